@@ -32,21 +32,23 @@ EX_SOFTWARE = 70  # os.EX_SOFTWARE, which Windows lacks
 class _StateAttribute:
     """``bus.state``: an ordinary attribute, except that setting it wakes :meth:`Bus.wait`.
 
-    Read on the class it gives ``states.STOPPED``, as wspbus's class attribute does.
+    Read on the class it gives ``states.STOPPED``, as wspbus's class attribute does. The value
+    lives in an ordinary attribute (not looked up through ``__dict__``, which would cost every
+    later method lookup on the bus its fast path in CPython's specializing interpreter).
     """
 
     def __get__(self, bus: Any, owner: type | None = None) -> State:
         if bus is None:
             return states.STOPPED
-        return bus.__dict__.get("state", states.STOPPED)
+        return getattr(bus, "_fastbus_state", states.STOPPED)
 
     def __set__(self, bus: Any, value: State) -> None:
-        changed = bus.__dict__.get("_state_changed")
+        changed = getattr(bus, "_state_changed", None)
         if changed is None:
-            bus.__dict__["state"] = value
+            bus._fastbus_state = value
             return
         with changed:
-            bus.__dict__["state"] = value
+            bus._fastbus_state = value
             changed.notify_all()
 
 
@@ -98,7 +100,7 @@ class Lifecycle:
     max_cloexec_files = _reexec.MAX_FILES
 
     def __init__(self) -> None:
-        self.__dict__["_state_changed"] = threading.Condition(threading.RLock())
+        self._state_changed = threading.Condition(threading.RLock())
         self._exit_check: _ExitCheck | None = None
         self.execv = False
         # Through the attribute, so that a subclass's ``state`` property sees it.

@@ -117,7 +117,7 @@ class CoreBus:
             if chan is not None and callback in chan.index:
                 chan.remove(callback)
 
-    def publish(self, channel: Hashable, *args: Any, **kwargs: Any) -> list[Any]:
+    def publish(self, channel: Hashable, /, *args: Any, **kwargs: Any) -> list[Any]:
         """Call every listener of *channel* with the given arguments; return their results.
 
         The results come in call order; an unknown channel gives ``[]`` (and is not created).
@@ -150,11 +150,15 @@ class CoreBus:
                     failures = ChannelFailures()
                 failures.handle_exception()
                 if channel != "log":
-                    self.log(
-                        "Error in %r listener %r" % (channel, listener),
-                        level=40,
-                        traceback=True,
-                    )
+                    try:
+                        self.log(
+                            "Error in %r listener %r" % (channel, listener),
+                            level=40,
+                            traceback=True,
+                        )
+                    except Exception:
+                        # A failing log must not stop the publish; its error is kept too.
+                        failures.handle_exception()
         if failures is not None:
             raise failures
         return output

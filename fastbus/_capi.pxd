@@ -1,0 +1,48 @@
+# C-API pieces shared by the compiled modules: vectorcall, and methods that receive their
+# arguments as a C array (METH_FASTCALL), which Cython's ``def f(*args, **kwargs)`` cannot do
+# without allocating a tuple and a dict on every call.
+
+from cpython.object cimport PyObject, PyTypeObject
+
+cdef extern from "Python.h":
+    ctypedef struct PyMethodDef:
+        const char *ml_name
+        void *ml_meth
+        int ml_flags
+        const char *ml_doc
+
+    int METH_FASTCALL
+    int METH_KEYWORDS
+
+    PyObject *PyObject_Vectorcall(PyObject *callable, PyObject **args, size_t nargsf, PyObject *kwnames)
+    object PyDescr_NewMethod(type cls, PyMethodDef *meth)
+    void PyType_Modified(type cls)
+    PyObject *PyDict_GetItemWithError(object d, object key)
+    PyObject *PyErr_Occurred()
+    void PyList_SET_ITEM_STEAL "PyList_SET_ITEM" (object lst, Py_ssize_t i, PyObject *item)
+    PyObject *PyList_GET_ITEM_BORROWED "PyList_GET_ITEM" (object lst, Py_ssize_t i)
+    Py_ssize_t PyList_GET_SIZE(object lst)
+    object PyList_New(Py_ssize_t n)
+    Py_ssize_t PyTuple_GET_SIZE(object t)
+
+cdef extern from *:
+    """
+    /* Calling this from Cython re-raises the exception that is already set, so that a plain
+       try/except can handle the failure of a C-level call. */
+    static PyObject *fastbus_pending_error(void) { return NULL; }
+
+    /* Put a METH_FASTCALL method on an extension type after it is created. */
+    static int fastbus_add_method(PyTypeObject *type, PyMethodDef *def) {
+        PyObject *descr = PyDescr_NewMethod(type, def);
+        if (descr == NULL) return -1;
+        if (PyDict_SetItemString(type->tp_dict, def->ml_name, descr) < 0) {
+            Py_DECREF(descr);
+            return -1;
+        }
+        Py_DECREF(descr);
+        PyType_Modified(type);
+        return 0;
+    }
+    """
+    object pending_error "fastbus_pending_error" ()
+    int add_method "fastbus_add_method" (PyTypeObject *type, PyMethodDef *meth) except -1
