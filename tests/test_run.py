@@ -1,0 +1,317 @@
+"""``python -m fastbus.run``: the program runs as under plain ``python``, but on fastbus.
+
+Every test starts real child interpreters (on the core under test, through ``core_env``), since
+what matters is the command line a user types and the process it produces: ``sys.argv``,
+``__name__``, ``sys.path[0]``, the exit status, and a restart that comes back on fastbus.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+
+TIMEOUT = 60  # seconds for one child; generous for a loaded machine, bounded all the same
+
+# Each probe prints one line: a Python literal that the test reads back with ast.literal_eval.
+PROBE = """\
+import sys
+import cherrypy
+import fastbus
+print(repr({
+    "installed": fastbus.installed(),
+    "compiled": fastbus.COMPILED,
+    "wspbus_is_fastbus": getattr(cherrypy.process.wspbus, "__fastbus__", False),
+    "argv": sys.argv,
+    "name": __name__,
+    "path0": sys.path[0],
+    "spec": None if __spec__ is None else __spec__.name,
+}))
+"""
+
+
+def run(
+    args: Sequence[str], env: dict[str, str], cwd: Path, check_status: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` and return it, failing the test on an unexpected exit status."""
+    done = subprocess.run(
+        [sys.executable, *args],
+        env=env,
+        cwd=str(cwd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    if check_status is not None:
+        assert done.returncode == check_status, (
+            f"exit status {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+        )
+    return done
+
+
+def report(done: subprocess.CompletedProcess[str]) -> dict:
+    """The probe's dictionary from the last line of the child's output."""
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def plain_env() -> dict[str, str]:
+    """Environment for children whose behaviour does not depend on the core."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    return env
+
+
+def check_core(seen: dict, core_name: str) -> None:
+    assert seen["compiled"] is (core_name == "compiled"), "the child ran on the wrong core"
+
+
+# -- running a script ---------------------------------------------------------------------------
+
+
+def test_script_runs_on_fastbus_as_python_would(tmp_path: Path, core_env: dict, core_name: str) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "probe.py").write_text(PROBE)
+    args = ["app/probe.py", "one", "-m", "--two", "--"]
+
+    launched = report(run(["-m", "fastbus.run", *args], core_env, tmp_path))
+    plain = report(run(args, core_env, tmp_path))
+
+    check_core(launched, core_name)
+    assert launched["installed"] is True and launched["wspbus_is_fastbus"] is True
+    assert plain["installed"] is False and plain["wspbus_is_fastbus"] is False
+    for key in ("argv", "name", "path0", "spec"):
+        assert launched[key] == plain[key], key
+    assert launched["argv"] == ["app/probe.py", "one", "-m", "--two", "--"]
+    assert launched["name"] == "__main__"
+    assert launched["path0"] == str((tmp_path / "app").resolve())
+
+
+def test_double_dash_ends_launcher_options(tmp_path: Path, core_env: dict) -> None:
+    (tmp_path / "-odd.py").write_text(PROBE)
+    seen = report(run(["-m", "fastbus.run", "--", "-odd.py", "x"], core_env, tmp_path))
+    assert seen["argv"] == ["-odd.py", "x"] and seen["installed"] is True
+
+
+# -- running a module ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    """A package ``pkg`` with a ``__main__`` and a plain module ``pkg.mod``, both probes."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(PROBE)
+    (pkg / "mod.py").write_text(PROBE)
+    return tmp_path
+
+
+@pytest.mark.parametrize("module", ["pkg.mod", "pkg"])
+def test_module_runs_on_fastbus_as_python_would(
+    package: Path, core_env: dict, core_name: str, module: str
+) -> None:
+    args = ["-m", module, "a", "-m", "b"]
+
+    launched = report(run(["-m", "fastbus.run", *args], core_env, package))
+    plain = report(run(args, core_env, package))
+
+    check_core(launched, core_name)
+    assert launched["installed"] is True and launched["wspbus_is_fastbus"] is True
+    assert plain["installed"] is False
+    for key in ("argv", "name", "path0", "spec"):
+        assert launched[key] == plain[key], key
+    expected_file = package / "pkg" / ("mod.py" if module == "pkg.mod" else "__main__.py")
+    assert launched["argv"] == [str(expected_file), "a", "-m", "b"]
+    assert launched["name"] == "__main__"
+
+
+def test_joined_dash_m(package: Path, core_env: dict) -> None:
+    seen = report(run(["-m", "fastbus.run", "-mpkg.mod", "z"], core_env, package))
+    assert seen["installed"] is True and seen["argv"][1:] == ["z"]
+
+
+# -- exit status --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "stderr_has"),
+    [
+        ("pass", 0, ""),
+        ("raise SystemExit(3)", 3, ""),
+        ("sys.exit('goodbye')", 1, "goodbye"),
+        ("raise ValueError('boom')", 1, "ValueError: boom"),
+        ("os._exit(9)", 9, ""),
+    ],
+)
+def test_exit_status_is_the_programs(
+    tmp_path: Path, core_env: dict, body: str, status: int, stderr_has: str
+) -> None:
+    (tmp_path / "ends.py").write_text(f"import os, sys\n{body}\n")
+    for args in (["-m", "fastbus.run", "ends.py"], ["ends.py"]):
+        done = run(args, core_env, tmp_path, check_status=status)
+        assert stderr_has in done.stderr
+
+
+def test_module_exit_status(package: Path, core_env: dict) -> None:
+    (package / "pkg" / "quits.py").write_text("raise SystemExit(5)\n")
+    run(["-m", "fastbus.run", "-m", "pkg.quits"], core_env, package, check_status=5)
+
+
+def test_import_error_inside_module_keeps_its_traceback(package: Path, plain_env: dict) -> None:
+    (package / "pkg" / "broken.py").write_text("import no_such_module_here\n")
+    done = run(["-m", "fastbus.run", "-m", "pkg.broken"], plain_env, package, check_status=1)
+    assert "Traceback" in done.stderr and "no_such_module_here" in done.stderr
+
+
+# -- bad command lines --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        ([], 2, "no script or -m module given"),
+        (["-x", "app.py"], 2, "unknown option '-x'"),
+        (["-m"], 2, "argument -m: expected a module name"),
+        (["--"], 2, "no script given after '--'"),
+        (["-"], 2, "cannot read the program from stdin"),
+        (["missing.py"], 2, "can't open file"),
+        (["-m", "no_such_module_here"], 1, "No module named no_such_module_here"),
+        (["-m", "pkg_without_main"], 1, "is a package and cannot be directly executed"),
+        (["-m", "no_such_package.mod"], 1, "no_such_package"),
+    ],
+)
+def test_usage_errors(tmp_path: Path, plain_env: dict, args: list, status: int, message: str) -> None:
+    (tmp_path / "pkg_without_main").mkdir()
+    (tmp_path / "pkg_without_main" / "__init__.py").write_text("")
+    done = run(["-m", "fastbus.run", *args], plain_env, tmp_path, check_status=status)
+    assert message in done.stderr
+    if status == 2 and "can't open" not in message:
+        assert done.stderr.startswith("usage: python -m fastbus.run")
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help(tmp_path: Path, plain_env: dict, flag: str) -> None:
+    done = run(["-m", "fastbus.run", flag, "ignored.py"], plain_env, tmp_path)
+    assert done.stdout.startswith("usage: python -m fastbus.run") and "-m module" in done.stdout
+
+
+# -- restart ------------------------------------------------------------------------------------
+
+# A CherryPy program with no HTTP server: the first run lets the Autoreloader restart the
+# process (by making the script look modified), the second one exits with status 7. Each run
+# appends a line to the journal named by argv[1].
+RESTARTING_APP = """\
+import os, sys, threading, time
+import cherrypy
+import fastbus
+
+journal = sys.argv[1]
+with open(journal, "a") as f:
+    f.write(repr({
+        "installed": fastbus.installed(),
+        "compiled": fastbus.COMPILED,
+        "argv": sys.argv,
+        "name": __name__,
+        "pid": os.getpid(),
+    }) + "\\n")
+with open(journal) as f:
+    first_run = len(f.readlines()) == 1
+
+cherrypy.config.update({"log.screen": False})
+cherrypy.server.unsubscribe()
+engine = cherrypy.engine
+if first_run:
+    engine.autoreload.frequency = 0.05
+    engine.start()
+    # Make this script look modified, as an editor would, so the Autoreloader restarts us.
+    def touch():
+        time.sleep(0.3)
+        later = time.time() + 60
+        os.utime(__file__, (later, later))
+    threading.Thread(target=touch).start()
+    engine.block()
+    sys.exit("the Autoreloader did not restart the process")
+else:
+    engine.autoreload.unsubscribe()
+    engine.start()
+    engine.exit()
+    engine.block()
+    sys.exit(7)
+"""
+
+
+def read_journal(path: Path) -> list[dict]:
+    return [ast.literal_eval(line) for line in path.read_text().splitlines()]
+
+
+def test_autoreloader_restart_comes_back_on_fastbus(tmp_path: Path, core_env: dict, core_name: str) -> None:
+    (tmp_path / "app.py").write_text(RESTARTING_APP)
+    journal = tmp_path / "journal"
+    done = run(["-m", "fastbus.run", "app.py", str(journal), "extra"], core_env, tmp_path, check_status=7)
+
+    runs = read_journal(journal)
+    assert len(runs) == 2, done.stderr
+    first, second = runs
+    assert first["installed"] is True and second["installed"] is True
+    check_core(first, core_name)
+    check_core(second, core_name)
+    assert first["argv"] == second["argv"] == ["app.py", str(journal), "extra"]
+    assert first["name"] == second["name"] == "__main__"
+    assert first["pid"] == second["pid"], "restart re-executes in place"
+
+
+RESTARTING_MODULE = """\
+import os, sys
+import cherrypy
+import fastbus
+
+journal = sys.argv[1]
+with open(journal, "a") as f:
+    f.write(repr({
+        "installed": fastbus.installed(),
+        "compiled": fastbus.COMPILED,
+        "argv": sys.argv,
+        "orig_argv": getattr(sys, "orig_argv", None),
+    }) + "\\n")
+with open(journal) as f:
+    first_run = len(f.readlines()) == 1
+
+cherrypy.config.update({"log.screen": False})
+cherrypy.server.unsubscribe()
+engine = cherrypy.engine
+engine.autoreload.unsubscribe()
+engine.start()
+if first_run:
+    engine.restart()
+else:
+    engine.exit()
+engine.block()
+sys.exit(0 if first_run else 8)
+"""
+
+
+def test_restart_of_a_module_comes_back_on_fastbus(package: Path, core_env: dict, core_name: str) -> None:
+    (package / "pkg" / "server.py").write_text(RESTARTING_MODULE)
+    journal = package / "journal"
+    args = ["-m", "fastbus.run", "-m", "pkg.server", str(journal)]
+    run(args, core_env, package, check_status=8)
+
+    runs = read_journal(journal)
+    assert len(runs) == 2
+    for seen in runs:
+        assert seen["installed"] is True
+        check_core(seen, core_name)
+        assert seen["argv"] == [str(package / "pkg" / "server.py"), str(journal)]
+        if seen["orig_argv"] is not None:
+            assert seen["orig_argv"][1:] == args
