@@ -1,0 +1,166 @@
+"""SignalHandler: turn the operating system's signals into publishes on the bus."""
+
+from __future__ import annotations
+
+import os
+import signal as _signal
+import sys
+import threading
+from typing import Any, Callable, Dict, Union
+
+__all__ = ("SignalHandler",)
+
+
+def _stdin_is_tty() -> bool:
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):
+        # No stdin at all (pythonw, or closed): certainly not a terminal.
+        return False
+
+
+class SignalHandler:
+    """Register bus channels (and listeners) for system signals.
+
+    Each signal handled gets a channel named after it (``'SIGTERM'``, ``'SIGHUP'``...); the
+    Python signal handler installed by :meth:`set_handler` only logs the signal and publishes
+    to that channel, so any number of listeners can react to it. What the application does on
+    each signal is set through :attr:`handlers`, a dict of ``{signal name: listener}``; the
+    default is::
+
+        handlers = {'SIGTERM': bus.exit,
+                    'SIGHUP': self.handle_SIGHUP,
+                    'SIGUSR1': bus.graceful}
+
+    :meth:`handle_SIGHUP` restarts the process if it is daemonized but exits if it is
+    attached to a terminal, because Unix window managers send SIGHUP to the processes of a
+    terminal window that the user closes.
+
+    Signals that the platform lacks may be listed too: :meth:`subscribe` skips them.
+    :meth:`unsubscribe` puts back the handlers that were in place before.
+    """
+
+    handlers: Dict[str, Callable[..., Any]] = {}
+    """A map from signal names (e.g. ``'SIGTERM'``) to listeners (e.g. ``bus.exit``)."""
+
+    signals: Dict[int, str] = {int(sig): sig.name for sig in _signal.Signals}
+    """A map from signal numbers to names (the canonical name where a number has several)."""
+
+    def __init__(self, bus: Any) -> None:
+        self.bus = bus
+        self.handlers = {
+            "SIGTERM": self.bus.exit,
+            "SIGHUP": self.handle_SIGHUP,
+            "SIGUSR1": self.bus.graceful,
+        }
+        # signal number -> the handler that was there before ours, for unsubscribe().
+        self._previous_handlers: dict[int, Any] = {}
+        # (channel, listener) pairs subscribed by set_handler, for unsubscribe().
+        self._listeners: list[tuple[str, Callable[..., Any]]] = []
+        self._lock = threading.RLock()
+        # A daemonized process runs under another PID than the one that built this plugin.
+        self._original_pid = os.getpid()
+
+    def _is_daemonized(self) -> bool:
+        """Tell whether this process runs as a daemon.
+
+        It does if its PID differs from the one that created the plugin (it was forked
+        since) *and* its stdin is not a terminal. The terminal test alone would be fooled by
+        CI tools (Buildbot, Jenkins) that run the process without one.
+        """
+        return self._original_pid != os.getpid() and not _stdin_is_tty()
+
+    def subscribe(self) -> None:
+        """Install the handlers of :attr:`handlers` for their signals.
+
+        Signals this platform does not have are skipped silently. A signal that exists but
+        cannot be handled here (Python only sets handlers from the main thread) is logged at
+        WARNING level and skipped.
+        """
+        with self._lock:
+            for signame, listener in list(self.handlers.items()):
+                try:
+                    self.set_handler(signame, listener)
+                except ValueError as exc:
+                    if self._signal_number(signame) is not None:
+                        self.bus.log("Could not listen for %s: %s" % (signame, exc), level=30)
+
+    def unsubscribe(self) -> None:
+        """Put back the signal handlers in place before :meth:`subscribe`; drop our listeners."""
+        with self._lock:
+            previous, self._previous_handlers = self._previous_handlers, {}
+            listeners, self._listeners = self._listeners, []
+            for signum, handler in previous.items():
+                signame = self.signals.get(signum, str(signum))
+                if handler is None:
+                    # Set from outside Python; the default is the best we can restore.
+                    self.bus.log("Restoring %s handler to SIG_DFL." % signame)
+                    handler = _signal.SIG_DFL
+                else:
+                    self.bus.log("Restoring %s handler %r." % (signame, handler))
+                try:
+                    ours = _signal.signal(signum, handler)
+                except ValueError:
+                    self.bus.log(
+                        "Unable to restore %s handler %r." % (signame, handler),
+                        level=40,
+                        traceback=True,
+                    )
+                    continue
+                if ours != self._handle_signal:
+                    self.bus.log(
+                        "Restored old %s handler %r, but our handler was not registered."
+                        % (signame, handler),
+                        level=30,
+                    )
+            for channel, listener in listeners:
+                self.bus.unsubscribe(channel, listener)
+
+    def _signal_number(self, signal: Union[str, bytes, int]) -> Any:
+        if isinstance(signal, bytes):
+            signal = os.fsdecode(signal)
+        if isinstance(signal, str):
+            if not signal.startswith("SIG") or signal.startswith("SIG_"):
+                return None
+            return getattr(_signal, signal, None)
+        return signal if signal in self.signals else None
+
+    def set_handler(self, signal: Union[str, bytes, int], listener: Callable[..., Any] | None = None) -> None:
+        """Handle *signal* (a name such as ``'SIGHUP'`` or a number) by publishing to its channel.
+
+        If *listener* is given, it is subscribed to the signal's channel, before the handler
+        is installed so that a signal arriving meanwhile is not lost. Raises ValueError if
+        the signal does not exist on this platform, or cannot be handled from this thread.
+        """
+        if isinstance(signal, bool) or not isinstance(signal, (str, bytes, int)):
+            raise TypeError(f"signal must be a signal name or number, not {type(signal).__name__!r}")
+        if listener is not None and not callable(listener):
+            raise TypeError(f"listener must be callable, not {type(listener).__name__!r}")
+        signum = self._signal_number(signal)
+        if signum is None:
+            raise ValueError("No such signal: %r" % (signal,))
+        signame = self.signals[signum]
+        with self._lock:
+            if listener is not None:
+                self.bus.log("Listening for %s." % signame)
+                self.bus.subscribe(signame, listener)
+                self._listeners.append((signame, listener))
+            previous = _signal.signal(signum, self._handle_signal)
+            # Subscribing twice must not make our own handler the one to restore.
+            self._previous_handlers.setdefault(signum, previous)
+
+    def _handle_signal(self, signum: int | None = None, frame: Any = None) -> None:
+        """The Python signal handler (:meth:`set_handler` installs it): log, then publish."""
+        signame = self.signals.get(signum, str(signum))  # type: ignore[arg-type]
+        self.bus.log("Caught signal %s." % signame)
+        self.bus.publish(signame)
+
+    def handle_SIGHUP(self) -> None:
+        """Restart if daemonized, else exit."""
+        if self._is_daemonized():
+            self.bus.log("SIGHUP caught while daemonized. Restarting.")
+            self.bus.restart()
+        else:
+            # Not daemonized: in the foreground, or in the background of a shell.
+            self.bus.log("SIGHUP caught but not daemonized. Exiting.")
+            self.bus.exit()

@@ -1,0 +1,429 @@
+"""In-process plugins on both cores: tasks, Monitor, Autoreloader, ThreadManager, SimplePlugin."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import types
+from typing import Any, Callable
+
+import pytest
+
+from fastbus.plugins import (
+    Autoreloader,
+    BackgroundTask,
+    Monitor,
+    PerpetualTimer,
+    SimplePlugin,
+    ThreadManager,
+)
+
+DEADLINE = 10.0
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = DEADLINE) -> Any:
+    """Poll *condition* until it is true; fail the test at the deadline."""
+    end = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > end:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(0.005)
+
+
+class LogRecorder:
+    def __init__(self, bus: Any) -> None:
+        self.records: list[tuple[str, int]] = []
+        self.lock = threading.Lock()
+        bus.subscribe("log", self)
+
+    def __call__(self, msg: str, level: int = 20) -> None:
+        with self.lock:
+            self.records.append((msg, level))
+
+    def messages(self, level: int | None = None) -> list[str]:
+        with self.lock:
+            return [m for m, lv in self.records if level is None or lv == level]
+
+
+@pytest.fixture
+def log(bus: Any) -> LogRecorder:
+    return LogRecorder(bus)
+
+
+def flaky(calls: list[int], fail_on: set[int]) -> Callable[[], None]:
+    def function() -> None:
+        calls.append(len(calls) + 1)
+        if len(calls) in fail_on:
+            raise RuntimeError(f"failure {len(calls)}")
+
+    return function
+
+
+# -- BackgroundTask and PerpetualTimer ----------------------------------------------------------
+
+
+def test_background_task_survives_failures(bus: Any, log: LogRecorder) -> None:
+    calls: list[int] = []
+    task = BackgroundTask(0.001, flaky(calls, {1, 2, 4}), bus=bus)
+    task.start()
+    try:
+        wait_until(lambda: len(calls) >= 6)
+        assert task.is_alive() and task.running
+    finally:
+        task.cancel()
+        task.join(DEADLINE)
+    assert not task.is_alive() and not task.running
+    errors = [m for m in log.messages(40) if m.startswith("Error in background task thread function")]
+    assert len(errors) >= 3
+    assert "RuntimeError: failure 1" in errors[0] and "Traceback" in errors[0]
+
+
+def test_background_task_cancel_is_immediate_and_safe_before_start() -> None:
+    calls: list[int] = []
+    task = BackgroundTask(3600, lambda: calls.append(1))
+    assert task.daemon
+    task.cancel()
+    task.start()  # cancelled before run(): must end at once, never call
+    task.join(DEADLINE)
+    assert not task.is_alive() and calls == []
+
+    task = BackgroundTask(3600, lambda: calls.append(1))
+    task.start()
+    started = time.monotonic()
+    task.running = False
+    task.join(DEADLINE)
+    assert not task.is_alive() and time.monotonic() - started < 5
+
+
+def test_background_task_without_bus_prints_and_continues(capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[int] = []
+    task = BackgroundTask(0.001, flaky(calls, {1}), args=(), kwargs={})
+    task.start()
+    wait_until(lambda: len(calls) >= 3)
+    task.cancel()
+    task.join(DEADLINE)
+    assert "RuntimeError: failure 1" in capsys.readouterr().err
+
+
+def test_perpetual_timer_survives_failures(bus: Any, log: LogRecorder) -> None:
+    calls: list[int] = []
+    timer = PerpetualTimer(0.001, flaky(calls, {1, 3}), bus=bus)
+    timer.start()
+    try:
+        wait_until(lambda: len(calls) >= 5)
+        assert timer.is_alive()
+    finally:
+        timer.cancel()
+        timer.join(DEADLINE)
+    assert not timer.is_alive()
+    errors = [m for m in log.messages(40) if m.startswith("Error in perpetual timer thread function")]
+    assert len(errors) >= 2 and "RuntimeError: failure 3" in errors[1]
+
+
+@pytest.mark.parametrize(
+    "make, error, words",
+    [
+        (lambda: BackgroundTask("1", print), TypeError, "interval"),
+        (lambda: BackgroundTask(-1, print), ValueError, "interval"),
+        (lambda: BackgroundTask(1, "print"), TypeError, "function"),
+        (lambda: PerpetualTimer(None, print), TypeError, "interval"),
+        (lambda: PerpetualTimer(1, 42), TypeError, "function"),
+    ],
+)
+def test_task_arguments_are_checked(make: Callable[[], Any], error: type, words: str) -> None:
+    with pytest.raises(error, match=words):
+        make()
+
+
+# -- Monitor -----------------------------------------------------------------------------
+
+
+def test_monitor_follows_the_bus(bus: Any, log: LogRecorder) -> None:
+    calls: list[int] = []
+    monitor = Monitor(bus, flaky(calls, {2}), frequency=0.001, name="ticker")
+    monitor.subscribe()
+    bus.start()
+    try:
+        wait_until(lambda: len(calls) >= 4)  # it survived failure 2
+        first = monitor.thread
+        assert first is not None and first.name == "ticker" and first.is_alive()
+        bus.graceful()
+        second = monitor.thread
+        assert second is not None and second is not first
+        first.join(DEADLINE)
+        assert not first.is_alive()
+        seen = len(calls)
+        wait_until(lambda: len(calls) > seen)
+    finally:
+        bus.exit()
+    assert monitor.thread is None
+    second.join(DEADLINE)
+    assert not second.is_alive()
+    messages = log.messages()
+    assert "Started monitor thread 'ticker'." in messages
+    assert "Stopped thread 'ticker'." in messages
+    monitor.stop()
+    assert log.messages()[-1] == "No thread running for ticker."
+
+
+def test_monitor_start_is_idempotent_across_threads(bus: Any, log: LogRecorder) -> None:
+    monitor = Monitor(bus, lambda: None, frequency=3600)
+    barrier = threading.Barrier(8)
+
+    def start() -> None:
+        barrier.wait()
+        monitor.start()
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(DEADLINE)
+    started = [m for m in log.messages() if m == "Started monitor thread 'Monitor'."]
+    already = [m for m in log.messages() if m == "Monitor thread 'Monitor' already started."]
+    assert (len(started), len(already)) == (1, 7)
+    thread = monitor.thread
+    monitor.stop()
+    thread.join(DEADLINE)
+    assert not thread.is_alive()
+
+
+def test_monitor_disabled_by_zero_frequency(bus: Any) -> None:
+    monitor = Monitor(bus, lambda: None, frequency=0)
+    monitor.start()
+    assert monitor.thread is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"callback": None}, TypeError, "callback"),
+        ({"callback": print, "frequency": "60"}, TypeError, "frequency"),
+        ({"callback": print, "name": 3}, TypeError, "name"),
+    ],
+)
+def test_monitor_arguments_are_checked(bus: Any, kwargs: dict[str, Any], error: type, words: str) -> None:
+    with pytest.raises(error, match=words):
+        Monitor(bus, **kwargs)
+
+
+# -- Autoreloader ------------------------------------------------------------------------------
+
+
+class RestartRecorder:
+    """Counts restarts without re-executing: the bus's ``execv`` flag, then its exit."""
+
+    def __init__(self, bus: Any) -> None:
+        self.exits = threading.Event()
+        bus.subscribe("exit", self.exits.set)
+
+
+def test_autoreloader_restarts_on_a_real_edit(bus: Any, log: LogRecorder, tmp_path: Any) -> None:
+    watched = tmp_path / "settings.cfg"
+    watched.write_text("a = 1\n")
+    reloader = Autoreloader(bus, frequency=0.01, match=r"^$")  # watch only our file
+    reloader.files.add(str(watched))
+    reloader.subscribe()
+    restarted = RestartRecorder(bus)
+    bus.start()
+    try:
+        wait_until(lambda: str(watched) in reloader.mtimes)
+        time.sleep(0.05)  # a few quiet checks: an unchanged file restarts nothing
+        assert not restarted.exits.is_set()
+        watched.write_text("a = 2\n")
+        # Coarse filesystem clocks could give the edit the same mtime; make it later.
+        stat = watched.stat()
+        os.utime(watched, (stat.st_atime, stat.st_mtime + 10))
+        assert restarted.exits.wait(DEADLINE)
+    finally:
+        if not restarted.exits.is_set():
+            bus.exit()
+    assert bus.execv is True
+    assert f"Restarting because {watched} changed." in log.messages()
+    assert reloader.thread is None
+
+
+def test_autoreloader_restarts_on_deletion(bus: Any, tmp_path: Any) -> None:
+    watched = tmp_path / "gone.py"
+    watched.write_text("")
+    reloader = Autoreloader(bus, frequency=0.01, match=r"^$")
+    reloader.files.add(str(watched))
+    reloader.subscribe()
+    restarted = RestartRecorder(bus)
+    bus.start()
+    try:
+        wait_until(lambda: str(watched) in reloader.mtimes)
+        watched.unlink()
+        assert restarted.exits.wait(DEADLINE)
+    finally:
+        if not restarted.exits.is_set():
+            bus.exit()
+
+
+def test_autoreloader_watches_module_files(bus: Any) -> None:
+    reloader = Autoreloader(bus, match=r"^fastbus\.plugins\.")
+    files = reloader.sysfiles()
+    import fastbus.plugins.autoreload as here
+
+    assert here.__file__ in files
+    assert all("fastbus" in f for f in files)
+
+
+def test_autoreloader_survives_concurrent_imports(bus: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sys.modules grows and shrinks in another thread all along the scans."""
+    reloader = Autoreloader(bus)
+    done = threading.Event()
+
+    def churn() -> None:
+        i = 0
+        while not done.is_set():
+            name = f"_fastbus_churn_{i % 50}"
+            if name in sys.modules:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = types.ModuleType(name)
+            i += 1
+
+    class Weird(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            raise ImportError("lazy module that cannot load")
+
+    monkeypatch.setitem(sys.modules, "_fastbus_weird", Weird("_fastbus_weird"))
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        end = time.monotonic() + 0.5
+        scans = 0
+        while time.monotonic() < end:
+            reloader.run()
+            scans += 1
+    finally:
+        done.set()
+        thread.join(DEADLINE)
+        for i in range(50):
+            sys.modules.pop(f"_fastbus_churn_{i}", None)
+    assert scans > 0 and bus.execv is False
+
+
+def test_autoreloader_arguments_are_checked(bus: Any) -> None:
+    with pytest.raises(ValueError, match="match"):
+        Autoreloader(bus, match="(")
+    with pytest.raises(TypeError, match="match"):
+        Autoreloader(bus, match=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="frequency"):
+        Autoreloader(bus, frequency=None)  # type: ignore[arg-type]
+
+
+# -- ThreadManager -------------------------------------------------------------------------
+
+
+def test_thread_manager_across_real_threads(bus: Any) -> None:
+    manager = ThreadManager(bus)
+    manager.subscribe()
+    started: list[int] = []
+    stopped: list[int] = []
+    lock = threading.Lock()
+
+    def record(into: list[int]) -> Callable[[int], None]:
+        def listener(index: int) -> None:
+            with lock:
+                into.append(index)
+
+        return listener
+
+    bus.subscribe("start_thread", record(started))
+    bus.subscribe("stop_thread", record(stopped))
+    count = 16
+    barrier = threading.Barrier(count)
+    release = threading.Event()
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        for _ in range(3):
+            bus.publish("acquire_thread")  # only the first one counts
+        if n % 2:
+            bus.publish("release_thread")
+        release.wait(DEADLINE)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(stopped) == count // 2)
+    assert sorted(started) == list(range(1, count + 1))  # one each, never shared
+    assert len(manager.threads) == count // 2
+    bus.publish("acquire_thread")  # this thread, after some were released: a fresh index
+    assert started[-1] == count + 1
+    bus.start()
+    bus.stop()  # releases every thread still registered
+    release.set()
+    for t in threads:
+        t.join(DEADLINE)
+    assert sorted(stopped) == sorted(started)
+    assert manager.threads == {}
+    bus.exit()
+
+
+def test_thread_manager_stop_runs_every_listener_even_if_one_fails(bus: Any) -> None:
+    from fastbus import ChannelFailures
+
+    manager = ThreadManager(bus)
+    seen: list[int] = []
+
+    def listener(index: int) -> None:
+        seen.append(index)
+        if index == 1:
+            raise RuntimeError("boom")
+
+    bus.subscribe("stop_thread", listener)
+    manager.acquire_thread()
+    t = threading.Thread(target=manager.acquire_thread)
+    t.start()
+    t.join(DEADLINE)
+    with pytest.raises(ChannelFailures):
+        manager.stop()
+    assert seen == [1, 2] and manager.threads == {}
+
+
+# -- SimplePlugin ------------------------------------------------------------------------------
+
+
+def test_simple_plugin_concurrent_subscribe_and_channel_declarations(bus: Any) -> None:
+    class Plugin(SimplePlugin):
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+    plugins = [Plugin(bus) for _ in range(20)]
+    done = threading.Event()
+
+    def declare() -> None:
+        i = 0
+        while not done.is_set():
+            bus.listeners.setdefault(f"chan{i % 200}", set())
+            i += 1
+
+    declarer = threading.Thread(target=declare)
+    declarer.start()
+    try:
+        workers = [threading.Thread(target=p.subscribe) for p in plugins]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(DEADLINE)
+    finally:
+        done.set()
+        declarer.join(DEADLINE)
+    assert all(p.start in bus.listeners["start"] and p.stop in bus.listeners["stop"] for p in plugins)
+    workers = [threading.Thread(target=p.unsubscribe) for p in plugins]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(DEADLINE)
+    assert not any(p.start in bus.listeners["start"] for p in plugins)
