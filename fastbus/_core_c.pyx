@@ -69,16 +69,24 @@ cdef class _Channel:
         return key
 
 
-cdef inline object _checked_priority(object callback, object priority):
+cdef inline bint _plain_number(object priority):
+    # ints and non-NaN floats need no further check; anything else goes to resolve_priority.
     cdef double value
-    if priority is None:
-        priority = getattr(callback, "priority", DEFAULT_PRIORITY)
     if type(priority) is int:
-        return priority
+        return True
     if type(priority) is float:
         value = priority
-        if value == value:
-            return priority
+        return value == value
+    return False
+
+
+cdef inline object _checked_priority(object callback, object priority):
+    if priority is None:
+        given = getattr(callback, "priority", DEFAULT_PRIORITY)
+        if _plain_number(given):
+            return given
+    elif _plain_number(priority):
+        return priority
     return resolve_priority(callback, priority)
 
 

@@ -1,0 +1,119 @@
+"""Bad input fails at the call that made it, naming the argument, and registers nothing."""
+
+from __future__ import annotations
+
+import fractions
+import math
+
+import pytest
+
+
+def f():
+    return "f"
+
+
+NOT_CALLABLE = [None, 1, "text", object()]
+BAD_PRIORITIES = ["10", b"1", True, False, None.__class__, 1j, [1], object()]
+
+
+@pytest.mark.parametrize("callback", NOT_CALLABLE[1:])
+def test_non_callable_callback(bus, callback):
+    with pytest.raises(TypeError, match=r"^callback must be callable"):
+        bus.subscribe("ch", callback)
+    assert "ch" not in bus.listeners
+
+
+def test_unhashable_callback(bus):
+    class Unhashable:
+        __hash__ = None
+
+        def __call__(self):
+            return None
+
+    with pytest.raises(TypeError, match=r"^callback must be hashable"):
+        bus.subscribe("ch", Unhashable())
+    with pytest.raises(TypeError, match=r"^callback must be hashable"):
+        bus.unsubscribe("ch", Unhashable())
+    assert "ch" not in bus.listeners
+
+
+@pytest.mark.parametrize("priority", BAD_PRIORITIES)
+def test_priority_that_is_not_a_real_number(bus, priority):
+    with pytest.raises(TypeError, match=r"^priority must be a real number"):
+        bus.subscribe("ch", f, priority)
+    with pytest.raises(TypeError, match=r"^priority must be a real number"):
+        bus.subscribe("ch", priority=priority)
+    assert "ch" not in bus.listeners
+
+
+def test_bad_priority_attribute_is_named(bus):
+    def g():
+        return None
+
+    g.priority = "high"
+    with pytest.raises(TypeError, match=r"^callback\.priority must be a real number, not 'str'"):
+        bus.subscribe("ch", g)
+    assert "ch" not in bus.listeners
+
+
+def test_nan_priority(bus):
+    with pytest.raises(ValueError, match="priority must not be NaN"):
+        bus.subscribe("ch", f, math.nan)
+    assert "ch" not in bus.listeners
+
+
+@pytest.mark.parametrize("priority", [0, -5, 2**70, 1.5, -math.inf, fractions.Fraction(1, 3)])
+def test_real_priorities_are_accepted(bus, priority):
+    bus.subscribe("ch", f, priority)
+    assert bus._entries("ch") == [(priority, f)]
+
+
+def test_mixed_real_priorities_order_exactly(bus):
+    bus.subscribe("ch", lambda: "third", 2**60 + 1)
+    bus.subscribe("ch", lambda: "second", fractions.Fraction(1, 3))
+    bus.subscribe("ch", lambda: "first", 0.25)
+    bus.subscribe("ch", lambda: "fourth", math.inf)
+    assert bus.publish("ch") == ["first", "second", "third", "fourth"]
+
+
+@pytest.mark.parametrize("channel", [[], {}, {1}, ["a"]])
+def test_unhashable_channel(bus, channel):
+    for call in (
+        lambda: bus.subscribe(channel, f),
+        lambda: bus.subscribe(channel),
+        lambda: bus.unsubscribe(channel, f),
+        lambda: bus.publish(channel),
+        lambda: bus.listeners.__setitem__(channel, set()),
+        lambda: bus.listeners.setdefault(channel, set()),
+    ):
+        with pytest.raises(TypeError, match=r"^channel must be hashable, not"):
+            call()
+
+
+def test_failed_resubscribe_keeps_the_old_registration(bus):
+    bus.subscribe("ch", f, 10)
+    with pytest.raises(TypeError):
+        bus.subscribe("ch", f, "20")
+    assert bus._entries("ch") == [(10, f)]
+
+
+def test_listeners_assignment_checks_every_callback_first(bus):
+    bus.subscribe("ch", f)
+    with pytest.raises(TypeError, match="callback must be callable"):
+        bus.listeners["ch"] = {lambda: None, 3}
+    assert list(bus.listeners["ch"]) == [f]
+    with pytest.raises(TypeError, match="iterable of callbacks"):
+        bus.listeners["ch"] = 5
+    assert list(bus.listeners["ch"]) == [f]
+
+
+@pytest.mark.parametrize(("interval", "error"), [("1", TypeError), (True, TypeError), (-1, ValueError), (math.nan, ValueError)])
+def test_wait_interval(bus, interval, error):
+    with pytest.raises(error, match="interval"):
+        bus.wait(bus.states.STOPPED, interval=interval)
+
+
+def test_start_with_callback_needs_a_callable(bus):
+    with pytest.raises(TypeError, match="func must be callable"):
+        bus.start_with_callback(42)
+    assert bus.state is bus.states.STOPPED

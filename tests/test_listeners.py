@@ -1,0 +1,106 @@
+"""``bus.listeners`` stays truthful and usable the ways CherryPy uses it."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping, MutableSet
+
+
+def a():
+    return "a"
+
+
+def b():
+    return "b"
+
+
+def test_is_a_mapping_of_channels_to_live_sets(bus):
+    assert isinstance(bus.listeners, MutableMapping)
+    view = bus.listeners["start"]
+    assert isinstance(view, MutableSet)
+    assert len(view) == 0
+    bus.subscribe("start", a)
+    assert len(view) == 1 and a in view and list(view) == [a]
+    assert view == {a}
+
+
+def test_iteration_follows_call_order(bus):
+    bus.subscribe("ch", b, 20)
+    bus.subscribe("ch", a, 10)
+    assert list(bus.listeners["ch"]) == [a, b]
+
+
+def test_setdefault_declares_a_channel_and_keeps_an_existing_one(bus):
+    view = bus.listeners.setdefault("acquire_thread", set())
+    assert "acquire_thread" in bus.listeners and len(view) == 0
+    bus.subscribe("acquire_thread", a)
+    bus.listeners.setdefault("acquire_thread", set())
+    assert list(bus.listeners["acquire_thread"]) == [a]
+    assert bus.publish("acquire_thread") == ["a"]
+
+
+def test_setdefault_with_callbacks_subscribes_them_only_when_new(bus):
+    bus.listeners.setdefault("x", [a])
+    bus.listeners.setdefault("x", [b])
+    assert bus.publish("x") == ["a"]
+
+
+def test_assigning_an_empty_set_resets_the_channel(bus):
+    bus.subscribe("before_request", a)
+    bus.listeners["before_request"] = set()
+    assert len(bus.listeners["before_request"]) == 0
+    assert bus.publish("before_request") == []
+    bus.subscribe("before_request", b)
+    assert bus.publish("before_request") == ["b"]
+
+
+def test_assigning_callbacks_subscribes_them_at_their_priority(bus):
+    a.priority = 70
+    try:
+        bus.listeners["ch"] = [a, b]
+        assert bus.publish("ch") == ["b", "a"]
+    finally:
+        del a.priority
+
+
+def test_add_and_discard_go_through_subscribe_and_unsubscribe(bus):
+    calls = []
+
+    class Recording(type(bus)):
+        def subscribe(self, channel, callback=None, priority=None):
+            calls.append(("sub", channel))
+            return super().subscribe(channel, callback, priority)
+
+        def unsubscribe(self, channel, callback):
+            calls.append(("unsub", channel))
+            return super().unsubscribe(channel, callback)
+
+    rec = Recording()
+    rec.listeners["main"].add(a)
+    assert rec.publish("main") == ["a"]
+    rec.listeners["main"].discard(a)
+    assert rec.publish("main") == []
+    assert calls == [("sub", "main"), ("unsub", "main")]
+
+
+def test_delete_a_channel(bus):
+    bus.subscribe("ch", a)
+    del bus.listeners["ch"]
+    assert "ch" not in bus.listeners
+    assert bus.publish("ch") == []
+
+
+def test_missing_channel_is_a_key_error_and_get_returns_default(bus):
+    import pytest
+
+    with pytest.raises(KeyError):
+        bus.listeners["nope"]
+    assert bus.listeners.get("nope") is None
+    assert "nope" not in bus.listeners
+
+
+def test_len_items_and_repr(bus):
+    bus.subscribe("ch", a)
+    assert len(bus.listeners) == 7
+    assert dict(bus.listeners.items())["ch"] == {a}
+    text = repr(bus.listeners)
+    assert "'ch': {<function a" in text and "'start': set()" in text
