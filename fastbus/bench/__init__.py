@@ -1,0 +1,39 @@
+"""``python -m fastbus.bench`` (or ``fastbus-bench``): fastbus against its peers and the floor.
+
+It times publishing to 0 … 10,000 no-op subscribers with one positional argument, one keyword
+argument and none, and subscribing then unsubscribing one more callback, for fastbus on each
+core, ``cherrypy.process.wspbus``, blinker, psygnal, pyee, zope.event and the floor (a
+compiled loop that only calls the callbacks and collects their results); then memory per
+subscriber with tracemalloc. Contenders that are not importable are reported as skipped.
+All contenders at one size are timed in the same rounds, interleaved (see
+:mod:`fastbus.bench._measure`), and each says what it does not do that fastbus does.
+
+JSON schema (``--json FILE``), version 1; ``ns`` figures are nanoseconds per call::
+
+    {
+      "schema": 1,
+      "fastbus": "0.1.0",                 # fastbus.__version__
+      "active_core": "compiled" | "pure", # what ``fastbus.Bus`` would use
+      "machine": {"python", "implementation", "platform", "cpu", "cpu_count",
+                  "loadavg": [[1, 5, 15 min] before, [...] after] (null where unknown)},
+      "started": "2026-01-01T00:00:00+00:00", "seconds": 61.2,
+      "settings": {"mode": "quick" | "full", "rounds": int, "batch_ns": int,
+                   "statistic": "min", "sizes": [int, ...],
+                   "shapes": {"positional" | "keyword" | "none": description}},
+      "contenders": [{"name", "summary", "gaps": [str], "status": "ran" | "skipped",
+                      "reason": str | null, "version": str | null,
+                      "shapes": [shape, ...]}],       # the shapes it could run
+      "publish": [{"contender", "shape", "subscribers", "ns", "median_ns", "loops",
+                   "rounds"}],
+      "subscribe_unsubscribe": [{"contender", "subscribers", "ns", "median_ns", "loops",
+                                 "rounds"}],          # contenders with a registry only
+      "memory": [{"contender", "subscribers", "bytes_per_subscriber"}],  # sizes above 0
+      "ratios": [{"contender", "shape", "subscribers",
+                  "vs_floor": float | null,      # ns ÷ the floor's ns
+                  "wspbus_over": float | null}]  # wspbus ns ÷ ns: times faster than wspbus
+    }
+"""
+
+from ._cli import main
+
+__all__ = ("main",)

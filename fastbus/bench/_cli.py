@@ -1,0 +1,180 @@
+"""The command line: options, their checks, and the order of work."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+from . import _measure, _report
+from ._contenders import CONTENDERS, SHAPES, Contender, Unavailable
+
+__all__ = ("main",)
+
+DEFAULT_SIZES = (0, 1, 10, 100, 1_000, 10_000)
+
+
+def _sizes(text: str) -> list[int]:
+    sizes = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit():
+            raise argparse.ArgumentTypeError(
+                f"subscriber counts must be whole numbers, 0 or more, separated by commas; not {part!r}"
+            )
+        sizes.add(int(part))
+    return sorted(sizes)
+
+
+def _names(text: str) -> list[str]:
+    names = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(names - set(CONTENDERS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown contender {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"choose from {', '.join(CONTENDERS)}"
+        )
+    return [name for name in CONTENDERS if name in names]
+
+
+def _parser() -> argparse.ArgumentParser:
+    prog = "python -m fastbus.bench" if os.path.basename(sys.argv[0]) == "__main__.py" else "fastbus-bench"
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Measure fastbus against wspbus, its peers and the floor, side by side.",
+        epilog="Progress goes to stderr, the tables to stdout. See the fastbus.bench docstring "
+        "for the JSON schema and docs/performance.md for the method.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a run of a few seconds: fewer, shorter rounds")
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=list(DEFAULT_SIZES),
+        metavar="N,...",
+        help="subscriber counts to measure (0 is allowed: the fixed cost of a publish); "
+        f"default {','.join(map(str, DEFAULT_SIZES))}",
+    )
+    parser.add_argument(
+        "--contenders",
+        type=_names,
+        default=list(CONTENDERS),
+        metavar="NAME,...",
+        help=f"which to run; default all: {','.join(CONTENDERS)}",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    parser.add_argument("--plot", metavar="FILE.png", help="also draw a log-log chart to FILE (needs matplotlib)")
+    return parser
+
+
+def _check_output(parser: argparse.ArgumentParser, option: str, path: str) -> None:
+    # Checked before measuring, so a long run never ends in a failure to save it.
+    full = os.path.abspath(path)
+    folder = os.path.dirname(full)
+    if os.path.isdir(full):
+        parser.error(f"{option} {path}: is a directory")
+    if not os.path.isdir(folder):
+        parser.error(f"{option} {path}: directory {folder} does not exist")
+    if not os.access(full if os.path.exists(full) else folder, os.W_OK):
+        parser.error(f"{option} {path}: not writable")
+
+
+def _load(names: Sequence[str]) -> tuple[list[Contender], list[dict[str, Any]]]:
+    loaded, described = [], []
+    for name in names:
+        contender = CONTENDERS[name]()
+        entry: dict[str, Any] = {"name": name, "summary": contender.summary, "gaps": list(contender.gaps)}
+        try:
+            contender.load()
+        except Unavailable as exc:
+            entry.update(status="skipped", reason=str(exc), version=None, shapes=[])
+        else:
+            loaded.append(contender)
+            shapes = list(contender.build(()).publish)
+            contender.restore()
+            entry.update(status="ran", reason=None, version=contender.version(), shapes=shapes)
+        described.append(entry)
+    return loaded, described
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; return the exit status (2 for bad options, 1 if nothing could run)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.json:
+            _check_output(parser, "--json", args.json)
+        if args.plot:
+            _check_output(parser, "--plot", args.plot)
+            try:
+                formats = _report.plot_formats()
+            except ImportError:
+                parser.error("--plot needs matplotlib (install the bench extra: pip install 'fastbus[bench]')")
+            extension = os.path.splitext(args.plot)[1].lstrip(".").lower()
+            if extension not in formats:
+                parser.error(f"--plot {args.plot}: the name must end in one of .{', .'.join(sorted(formats))}")
+    except SystemExit as exc:  # argparse has printed the usage and the error
+        return exc.code if isinstance(exc.code, int) else 2
+
+    import fastbus
+
+    contenders, described = _load(args.contenders)
+    for entry in described:
+        if entry["status"] == "skipped":
+            print(f"{entry['name']}: skipped: {entry['reason']}", file=sys.stderr)
+    if not contenders:
+        print(f"{parser.prog}: error: none of the chosen contenders can run here", file=sys.stderr)
+        return 1
+
+    settings = _measure.QUICK if args.quick else _measure.FULL
+    info = _report.machine()
+    print(
+        f"fastbus {fastbus.__version__} (active core: {'compiled' if fastbus.COMPILED else 'pure'}) on "
+        f"{info['implementation']} {info['python']}, {info['platform']}, {info['cpu']} × {info['cpu_count']}"
+    )
+    load_before = _report.loadavg()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    clock = time.monotonic()
+    progress = _measure.Progress(_measure.steps(contenders, args.sizes), sys.stderr)
+    measured = _measure.run(contenders, args.sizes, settings, progress)
+    result: dict[str, Any] = {
+        "schema": 1,
+        "fastbus": fastbus.__version__,
+        "active_core": "compiled" if fastbus.COMPILED else "pure",
+        "machine": dict(info, loadavg=[load_before, _report.loadavg()]),
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - clock, 2),
+        "settings": {
+            "mode": settings.name,
+            "rounds": settings.rounds,
+            "batch_ns": settings.batch_ns,
+            "statistic": "min",
+            "sizes": args.sizes,
+            "shapes": {shape: words for shape, (_, words) in SHAPES.items()},
+        },
+        "contenders": described,
+        **measured,
+        "ratios": _report.ratios(measured["publish"]),
+    }
+    print(_report.render(result), end="")
+    print(f"({result['seconds']:.1f} s; load average before and after: {result['machine']['loadavg']})")
+
+    status = 0
+    if args.json:
+        try:
+            with open(args.json, "w") as file:
+                json.dump(result, file, indent=1)
+                file.write("\n")
+        except OSError as exc:
+            print(f"{parser.prog}: error: cannot write --json {args.json}: {exc}", file=sys.stderr)
+            status = 1
+    if args.plot:
+        try:
+            _report.plot(result, args.plot)
+        except OSError as exc:
+            print(f"{parser.prog}: error: cannot write --plot {args.plot}: {exc}", file=sys.stderr)
+            status = 1
+    return status

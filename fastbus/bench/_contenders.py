@@ -1,0 +1,296 @@
+"""The contenders: fastbus on each core, its peers, and the floor, behind one small interface.
+
+Each contender says, as Python source, how a user of its API would publish and how they would
+subscribe then unsubscribe one callback (``_measure`` times exactly those statements), and what
+it does not do that fastbus does, so the tables never compare unlike work without saying so.
+All of them are given the same callback objects.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Iterable, Sequence
+
+__all__ = ("CONTENDERS", "SHAPES", "Built", "Contender", "Unavailable", "make_callbacks")
+
+CHANNEL = "ch"
+
+# How a publish passes its data: the source of the argument list, and the words for tables.
+SHAPES = {
+    "positional": ("1", "one positional argument"),
+    "keyword": ("key=1", "one keyword argument"),
+    "none": ("", "no argument"),
+}
+
+
+class Unavailable(Exception):
+    """The contender cannot run here; the message says why (shown as "skipped: ...")."""
+
+
+def make_callbacks(count: int) -> list[Callable[..., None]]:
+    """Return *count* distinct no-op functions, as a real application's would be.
+
+    Distinct objects matter: a registry keyed by callback would collapse copies of one
+    function. They take an optional positional ``arg`` and keyword ``key`` so that every shape
+    of publish, and blinker's sender, fit them.
+    """
+
+    def make() -> Callable[..., None]:
+        def noop(arg: Any = None, key: Any = None) -> None:
+            return None
+
+        return noop
+
+    return [make() for _ in range(count)]
+
+
+class Built:
+    """One contender holding some callbacks, ready to be timed.
+
+    *env* names the objects that the statements use; *publish* maps each supported shape to
+    its statement; *churn* subscribes and unsubscribes ``extra`` (None: no registry);
+    *activate*, if given, runs before each timed batch (zope.event's list is global).
+    """
+
+    __slots__ = ("env", "publish", "churn", "activate", "keep")
+
+    def __init__(
+        self,
+        env: dict[str, Any],
+        publish: dict[str, str],
+        churn: str | None = None,
+        activate: Callable[[], None] | None = None,
+        keep: Any = None,
+    ) -> None:
+        self.env = env
+        self.publish = publish
+        self.churn = churn
+        self.activate = activate
+        self.keep = keep  # whatever must stay alive while the statements run
+
+
+def _calls(function: str, lead: str = "") -> dict[str, str]:
+    # One statement per shape, e.g. "publish('ch', 1)".
+    return {
+        shape: f"{function}({', '.join(part for part in (lead, args) if part)})"
+        for shape, (args, _) in SHAPES.items()
+    }
+
+
+class Contender:
+    """A named way to dispatch; subclasses import their library in :meth:`load`."""
+
+    name = ""
+    summary = ""
+    gaps: tuple[str, ...] = ()  # what it does not do that fastbus does
+    has_registry = True
+
+    def load(self) -> None:
+        """Import what is needed; raise :class:`Unavailable` if it cannot run here."""
+
+    def version(self) -> str | None:
+        return None
+
+    def restore(self) -> None:
+        """Undo any global change :meth:`build` made (only zope.event needs one)."""
+
+    def build(self, callbacks: Sequence[Callable[..., Any]]) -> Built:
+        raise NotImplementedError
+
+    @staticmethod
+    def _import(module: str, why: str) -> Any:
+        try:
+            return importlib.import_module(module)
+        except ImportError as exc:
+            raise Unavailable(f"{why} ({exc})") from None
+
+
+class Floor(Contender):
+    name = "floor"
+    summary = "fastbus._floor: a compiled loop that calls the callbacks and collects results"
+    gaps = ("no registry, channels, priorities or error handling: the least any bus must do",)
+    has_registry = False
+
+    def load(self) -> None:
+        self.module = self._import("fastbus._floor", "floor unavailable: fastbus._floor is not built")
+
+    def build(self, callbacks: Sequence[Callable[..., Any]]) -> Built:
+        floor = self.module.Floor(list(callbacks))
+        return Built({"call": floor.call}, _calls("call"), keep=floor)
+
+
+class _FastbusBus(Contender):
+    core = ""
+
+    def load(self) -> None:
+        core = self._import(self.core, f"not built ({self.core} is not importable)")
+        from fastbus._bus import bus_class_on
+
+        self.Bus = bus_class_on(core.CoreBus)
+
+    def version(self) -> str | None:
+        import fastbus
+
+        return fastbus.__version__
+
+    def build(self, callbacks: Sequence[Callable[..., Any]]) -> Built:
+        return _wspbus_like(self.Bus(), callbacks)
+
+
+def _wspbus_like(bus: Any, callbacks: Iterable[Callable[..., Any]]) -> Built:
+    for callback in callbacks:
+        bus.subscribe(CHANNEL, callback)
+    env = {"publish": bus.publish, "subscribe": bus.subscribe, "unsubscribe": bus.unsubscribe}
+    churn = f"subscribe({CHANNEL!r}, extra); unsubscribe({CHANNEL!r}, extra)"
+    return Built(env, _calls("publish", repr(CHANNEL)), churn, keep=bus)
+
+
+class FastbusCompiled(_FastbusBus):
+    name = "fastbus-c"
+    summary = "fastbus.Bus on the compiled core (fastbus._core_c)"
+    core = "fastbus._core_c"
+
+
+class FastbusPure(_FastbusBus):
+    name = "fastbus-py"
+    summary = "fastbus.Bus on the pure-Python core (fastbus._core_py)"
+    core = "fastbus._core_py"
+
+
+class Wspbus(Contender):
+    name = "wspbus"
+    summary = "cherrypy.process.wspbus.Bus, the stock bus"
+    gaps = ("sorts the listeners by priority on every publish",)
+
+    def load(self) -> None:
+        self.module = self._import("cherrypy.process.wspbus", "CherryPy is not installed")
+
+    def version(self) -> str | None:
+        return _dist_version("CherryPy")
+
+    def build(self, callbacks: Sequence[Callable[..., Any]]) -> Built:
+        return _wspbus_like(self.module.Bus(), callbacks)
+
+
+class Blinker(Contender):
+    name = "blinker"
+    summary = "blinker.Signal: connect(weak=False) / send(sender, **kwargs)"
+    gaps = (
+        "no priorities; stops at the first failing receiver",
+        "always passes a sender positionally (None for the keyword and no-argument cases)",
+        "returns (receiver, result) pairs; receivers held strongly here (weak=False; its "
+        "default weak references cost more)",
+    )
+
+    def load(self) -> None:
+        self.module = self._import("blinker", "not installed")
+
+    def version(self) -> str | None:
+        return _dist_version("blinker")
+
+    def build(self, callbacks: Sequence[Callable[..., Any]]) -> Built:
+        signal = self.module.Signal()
+        for callback in callbacks:
+            signal.connect(callback, weak=False)
+        env = {"send": signal.send, "connect": signal.connect, "disconnect": signal.disconnect}
+        return Built(env, _calls("send"), "connect(extra, weak=False); disconnect(extra)", keep=signal)
+
+
+class Psygnal(Contender):
+    name = "psygnal"
+    summary = "psygnal.SignalInstance((object,)): connect / emit(*args)"
+    gaps = (
+        "no keyword arguments (that case is not run); returns no results",
+        "stops at the first failing callback (raises EmitLoopError)",
+    )
+
+    def load(self) -> None:
+        self.module = self._import("psygnal", "not installed")
+
+    def version(self) -> str | None:
+        return _dist_version("psygnal")
+
+    def build(self, callbacks: Sequence[Callable[..., Any]]) -> Built:
+        # emit() with fewer arguments than declared is allowed (check_nargs is off by default),
+        # so one signal serves the positional and the no-argument cases.
+        signal = self.module.SignalInstance((object,))
+        for callback in callbacks:
+            signal.connect(callback)
+        env = {"emit": signal.emit, "connect": signal.connect, "disconnect": signal.disconnect}
+        publish = _calls("emit")
+        del publish["keyword"]
+        return Built(env, publish, "connect(extra); disconnect(extra)", keep=signal)
+
+
+class Pyee(Contender):
+    name = "pyee"
+    summary = "pyee.EventEmitter: add_listener / emit(event, *args, **kwargs)"
+    gaps = (
+        "no priorities; returns whether anyone listened, not the results",
+        "stops at the first failing listener",
+    )
+
+    def load(self) -> None:
+        self.module = self._import("pyee", "not installed")
+
+    def version(self) -> str | None:
+        return _dist_version("pyee")
+
+    def build(self, callbacks: Sequence[Callable[..., Any]]) -> Built:
+        emitter = self.module.EventEmitter()
+        for callback in callbacks:
+            emitter.add_listener(CHANNEL, callback)
+        env = {"emit": emitter.emit, "on": emitter.add_listener, "off": emitter.remove_listener}
+        churn = f"on({CHANNEL!r}, extra); off({CHANNEL!r}, extra)"
+        return Built(env, _calls("emit", repr(CHANNEL)), churn, keep=emitter)
+
+
+class ZopeEvent(Contender):
+    name = "zope.event"
+    summary = "zope.event: subscribers.append / notify(event)"
+    gaps = (
+        "one global list, no channels; exactly one positional argument (the keyword and "
+        "no-argument cases are not run)",
+        "no priorities; returns no results; stops at the first failing subscriber; "
+        "unsubscribing is list.remove, a linear search",
+    )
+
+    def load(self) -> None:
+        self.module = self._import("zope.event", "not installed")
+        # notify() reads the module's global list at each call, so each build gets a list of
+        # its own that activate() binds there; restore() puts the user's list back.
+        self.saved = self.module.subscribers
+
+    def restore(self) -> None:
+        self.module.subscribers = self.saved
+
+    def version(self) -> str | None:
+        return _dist_version("zope.event")
+
+    def build(self, callbacks: Sequence[Callable[..., Any]]) -> Built:
+        module = self.module
+        subscribers: list[Callable[..., Any]] = []
+        module.subscribers = subscribers
+        for callback in callbacks:
+            subscribers.append(callback)
+
+        def activate() -> None:
+            module.subscribers = subscribers
+
+        env = {"notify": module.notify, "append": subscribers.append, "remove": subscribers.remove}
+        return Built(env, {"positional": "notify(1)"}, "append(extra); remove(extra)", activate, subscribers)
+
+
+def _dist_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+CONTENDERS: dict[str, type[Contender]] = {
+    cls.name: cls for cls in (Floor, FastbusCompiled, FastbusPure, Wspbus, Blinker, Psygnal, Pyee, ZopeEvent)
+}
+"""Every contender by name, in the order tables show them."""

@@ -1,0 +1,203 @@
+"""The ``python -m fastbus.bench`` command: options, output, JSON and plot; never its timings.
+
+In-process runs shrink the quick settings to a couple of tiny batches, so each takes well under
+a second; one real subprocess runs ``--quick`` as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fastbus.bench import _measure, main
+from fastbus.bench._contenders import CONTENDERS, SHAPES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _StandInFloor:
+    """Does what fastbus._floor.Floor does, so the floor's code path runs without the build."""
+
+    def __init__(self, callbacks: Any) -> None:
+        self.callbacks = list(callbacks)
+
+    def call(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return [callback(*args, **kwargs) for callback in self.callbacks]
+
+
+@pytest.fixture(autouse=True)
+def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_measure, "QUICK", _measure.Settings("quick", rounds=2, batch_ns=20_000))
+
+
+@pytest.fixture
+def floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("fastbus._floor")
+    module.Floor = _StandInFloor  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fastbus._floor", module)
+
+
+def run(*argv: str) -> int:
+    return main(["--quick", *argv])
+
+
+def check_schema(result: dict[str, Any], sizes: list[int]) -> None:
+    """Assert *result* follows the schema in the fastbus.bench docstring."""
+    assert result["schema"] == 1
+    assert isinstance(result["fastbus"], str)
+    assert result["active_core"] in {"compiled", "pure"}
+    assert {"python", "implementation", "platform", "cpu", "cpu_count", "loadavg"} <= set(result["machine"])
+    assert isinstance(result["started"], str) and result["seconds"] >= 0
+    settings = result["settings"]
+    assert settings["mode"] == "quick" and settings["statistic"] == "min"
+    assert settings["sizes"] == sizes and set(settings["shapes"]) == set(SHAPES)
+    assert isinstance(settings["rounds"], int) and isinstance(settings["batch_ns"], int)
+
+    ran = {}
+    for entry in result["contenders"]:
+        assert entry["name"] in CONTENDERS and entry["status"] in {"ran", "skipped"}
+        assert isinstance(entry["summary"], str) and isinstance(entry["gaps"], list)
+        if entry["status"] == "ran":
+            assert entry["reason"] is None and entry["shapes"]
+            ran[entry["name"]] = entry
+        else:
+            assert entry["reason"] and entry["shapes"] == []
+
+    measured = {(r["contender"], r["shape"], r["subscribers"]) for r in result["publish"]}
+    assert measured == {(n, s, size) for n, e in ran.items() for s in e["shapes"] for size in sizes}
+    for record in result["publish"] + result["subscribe_unsubscribe"]:
+        assert record["ns"] > 0 and record["median_ns"] >= record["ns"]
+        assert record["loops"] >= 1 and record["rounds"] == settings["rounds"]
+    churned = {(r["contender"], r["subscribers"]) for r in result["subscribe_unsubscribe"]}
+    assert churned == {(n, size) for n in ran if n != "floor" for size in sizes}
+    remembered = {(r["contender"], r["subscribers"]) for r in result["memory"]}
+    assert remembered == {(n, size) for n in ran for size in sizes if size}
+    assert all(isinstance(r["bytes_per_subscriber"], float) for r in result["memory"])
+    assert {(r["contender"], r["shape"], r["subscribers"]) for r in result["ratios"]} == measured
+    for ratio in result["ratios"]:
+        assert (ratio["vs_floor"] is None) == ("floor" not in ran)
+        assert (ratio["wspbus_over"] is None) == ("wspbus" not in ran)
+
+
+def test_runs_and_writes_json(tmp_path: Path, floor: None, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "out.json"
+    assert run("--sizes", "0,3", "--json", str(path)) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(path.read_text())
+    check_schema(result, [0, 3])
+    assert "Publish with one positional argument" in out
+    assert "÷ the floor's" in out and "Times faster than wspbus" in out
+    assert "Memory per subscriber" in out
+    assert "zope.event keeps" not in out and "one global list" in out  # gaps are spelled out
+    assert "[  1/" in err  # progress went to stderr
+
+
+def test_every_available_peer_runs(tmp_path: Path, floor: None) -> None:
+    path = tmp_path / "out.json"
+    assert run("--sizes", "2", "--json", str(path)) == 0
+    result = json.loads(path.read_text())
+    check_schema(result, [2])
+    for entry in result["contenders"]:
+        if entry["status"] == "skipped":  # only a missing build or library may skip one
+            assert entry["name"] not in {"floor", "fastbus-py"}
+
+
+def test_shapes_a_peer_lacks_are_not_run(tmp_path: Path) -> None:
+    path = tmp_path / "out.json"
+    assert run("--sizes", "1", "--contenders", "psygnal,zope.event,fastbus-py", "--json", str(path)) == 0
+    result = json.loads(path.read_text())
+    shapes = {e["name"]: e["shapes"] for e in result["contenders"] if e["status"] == "ran"}
+    if "psygnal" in shapes:
+        assert "keyword" not in shapes["psygnal"]
+    if "zope.event" in shapes:
+        assert shapes["zope.event"] == ["positional"]
+    assert shapes["fastbus-py"] == list(SHAPES)
+
+
+def test_zope_event_subscribers_are_given_back() -> None:
+    zope_event = pytest.importorskip("zope.event")
+    mine = zope_event.subscribers
+    before = list(mine)
+    assert run("--sizes", "2", "--contenders", "zope.event") == 0
+    assert zope_event.subscribers is mine and mine == before
+
+
+def test_missing_floor_is_skipped_not_an_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "fastbus._floor", None)  # import raises ImportError
+    assert run("--sizes", "1", "--contenders", "floor,fastbus-py") == 0
+    out, err = capsys.readouterr()
+    assert "floor: skipped: floor unavailable" in err + out
+    assert "no ratios to the floor" in out
+
+
+def test_nothing_runnable_is_an_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "fastbus._floor", None)
+    assert run("--contenders", "floor") == 1
+    assert "none of the chosen contenders can run here" in capsys.readouterr().err
+
+
+def test_plot_is_written(tmp_path: Path, floor: None) -> None:
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "chart.png"
+    assert run("--sizes", "0,1,4", "--contenders", "floor,fastbus-py,wspbus", "--plot", str(path)) == 0
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--contenders", "fastbus-py,nope"], "unknown contender 'nope'; choose from floor, fastbus-c"),
+        (["--contenders", ","], "unknown contender (none given)"),
+        (["--sizes", "-1"], "whole numbers, 0 or more"),
+        (["--sizes", "1.5"], "not '1.5'"),
+        (["--sizes", "10,ten"], "not 'ten'"),
+        (["--sizes", ""], "whole numbers"),
+        (["--json", "{tmp}/missing/out.json"], "does not exist"),
+        (["--json", "{tmp}"], "is a directory"),
+        (["--plot", "{tmp}/missing/chart.png"], "does not exist"),
+        (["--plot", "{tmp}/chart.nope"], "the name must end in one of"),
+        (["--frobnicate"], "unrecognized arguments"),
+    ],
+)
+def test_bad_options_are_clear_errors(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if "--plot" in argv:
+        pytest.importorskip("matplotlib")
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    assert run(*argv) == 2
+    out, err = capsys.readouterr()
+    assert message in err and "Traceback" not in err
+    assert out == ""  # nothing was measured
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--quick", "--sizes", "--contenders", "--json", "--plot"):
+        assert option in out
+
+
+def test_real_subprocess_quick(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+    path = tmp_path / "quick.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "fastbus.bench", "--quick", "--json", str(path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Publish with one positional argument" in done.stdout
+    check_schema(json.loads(path.read_text()), [0, 1, 10, 100, 1_000, 10_000])
