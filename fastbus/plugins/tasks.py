@@ -60,6 +60,7 @@ class PerpetualTimer(threading.Timer):
         check_function(self.function)
 
     def run(self) -> None:
+        """Call the function every interval until cancelled, logging each failure."""
         while not self.finished.wait(self.interval):
             try:
                 self.function(*self.args, **self.kwargs)
@@ -113,6 +114,7 @@ class BackgroundTask(threading.Thread):
         self._cancelled.set()
 
     def run(self) -> None:
+        """Call the function every interval until cancelled, logging each failure."""
         while not self._cancelled.wait(self.interval):
             try:
                 self.function(*self.args, **self.kwargs)
