@@ -54,6 +54,14 @@ def compile_loop(stmt: str, env: dict[str, Any]) -> Callable[[int], int]:
     return namespace["loop"]  # type: ignore[no-any-return]
 
 
+def compile_function(stmt: str, env: dict[str, Any]) -> Callable[[], Any]:
+    """Return ``run()`` executing *stmt* once, for harnesses that bring their own loop."""
+    namespace = dict(env)
+    params = ", ".join(f"{name}={name}" for name in env)
+    exec(f"def run({params}):\n    {stmt}\n", namespace)
+    return namespace["run"]  # type: ignore[no-any-return]
+
+
 def calibrate(loop: Callable[[int], int], batch_ns: int) -> int:
     """Return how many loops make a batch of about *batch_ns* (the first runs warm it up)."""
     loops = 1
