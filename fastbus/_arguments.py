@@ -51,10 +51,13 @@ def resolve_priority(callback: object, priority: object) -> Any:
     """Return the priority to subscribe *callback* with, checked.
 
     An explicit *priority* wins; otherwise the callback's ``priority`` attribute (the way
-    CherryPy's plugins declare theirs), else 50.
+    CherryPy's plugins declare theirs), else 50. A callable ``priority`` attribute is a method
+    of the callback's, not a priority (a mock has every attribute), and is passed over.
     """
     if priority is None:
         priority = getattr(callback, "priority", DEFAULT_PRIORITY)
+        if callable(priority):
+            return DEFAULT_PRIORITY
         check_priority(priority, "callback.priority")
     else:
         check_priority(priority)

@@ -31,6 +31,7 @@ from fastbus._errors import ChannelFailures
 __all__ = ("CoreBus",)
 
 cdef object DEFAULT_PRIORITY = 50
+cdef object NO_CHANNEL = object()  # what the last-published cache holds when empty
 
 
 @cython.final
@@ -109,7 +110,7 @@ cdef class CoreBus:
 
     def __cinit__(self, *args, **kwargs):
         self._channels = {}
-        self._last_name = None
+        self._last_name = NO_CHANNEL
         self._last_channel = None
         self._lock = threading.RLock()
         self._next_number = 0
@@ -163,7 +164,7 @@ cdef class CoreBus:
     # ``publish`` is added below as a METH_FASTCALL method.
 
     cdef inline void _forget_last(self):
-        self._last_name = None
+        self._last_name = NO_CHANNEL
         self._last_channel = None
 
     def _channel_names(self):

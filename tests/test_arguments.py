@@ -56,6 +56,23 @@ def test_bad_priority_attribute_is_named(bus):
     assert "ch" not in bus.listeners
 
 
+def test_callable_priority_attribute_is_a_method_not_a_priority(bus):
+    from unittest import mock
+
+    class Job:
+        def __call__(self):
+            return "job"
+
+        def priority(self):
+            return "urgent"
+
+    bus.subscribe("ch", Job())
+    callback = mock.MagicMock(return_value="mock")
+    bus.subscribe("ch", callback)
+    assert [p for p, _ in bus._entries("ch")] == [50, 50]
+    assert bus.publish("ch") == ["job", "mock"]
+
+
 def test_nan_priority(bus):
     with pytest.raises(ValueError, match="priority must not be NaN"):
         bus.subscribe("ch", f, math.nan)

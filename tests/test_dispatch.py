@@ -110,11 +110,18 @@ def test_publish_without_channel_is_a_type_error(bus):
 
 
 def test_any_hashable_channel_works(bus):
+    assert bus.publish(None) == []  # None is a channel like any other, here an unknown one
+    assert bus.publish(None) == []
     key = ("tuple", 1)
     bus.subscribe(key, lambda: "t")
     bus.subscribe(None, lambda: "none")
     assert bus.publish(key) == ["t"]
     assert bus.publish(None) == ["none"]
+    assert bus.publish(key) == ["t"]
+    bus.listeners[None] = set()
+    assert bus.publish(None) == []
+    del bus.listeners[None]
+    assert bus.publish(None) == []
 
 
 def test_unsubscribe_removes_and_missing_is_a_no_op(bus):

@@ -22,7 +22,7 @@ def _sizes(text: str) -> list[int]:
     sizes = set()
     for part in text.split(","):
         part = part.strip()
-        if not part.isdigit():
+        if not (part.isascii() and part.isdigit()):
             raise argparse.ArgumentTypeError(
                 f"subscriber counts must be whole numbers, 0 or more, separated by commas; not {part!r}"
             )

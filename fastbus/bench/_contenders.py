@@ -159,8 +159,7 @@ class FastbusPure(_FastbusBus):
 
 class Wspbus(Contender):
     name = "wspbus"
-    summary = "cherrypy.process.wspbus.Bus, the stock bus"
-    gaps = ("sorts the listeners by priority on every publish",)
+    summary = "cherrypy.process.wspbus.Bus, the stock bus; it sorts the listeners on every publish"
 
     def load(self) -> None:
         self.module = self._import("cherrypy.process.wspbus", "CherryPy is not installed")
@@ -278,7 +277,8 @@ class ZopeEvent(Contender):
             module.subscribers = subscribers
 
         env = {"notify": module.notify, "append": subscribers.append, "remove": subscribers.remove}
-        return Built(env, {"positional": "notify(1)"}, "append(extra); remove(extra)", activate, subscribers)
+        churn = "append(extra); remove(extra)"
+        return Built(env, {"positional": "notify(1)"}, churn, activate, keep=subscribers)
 
 
 def _dist_version(name: str) -> str | None:
@@ -291,6 +291,7 @@ def _dist_version(name: str) -> str | None:
 
 
 CONTENDERS: dict[str, type[Contender]] = {
-    cls.name: cls for cls in (Floor, FastbusCompiled, FastbusPure, Wspbus, Blinker, Psygnal, Pyee, ZopeEvent)
+    cls.name: cls
+    for cls in (Floor, FastbusCompiled, FastbusPure, Wspbus, Blinker, Psygnal, Pyee, ZopeEvent)
 }
 """Every contender by name, in the order tables show them."""

@@ -35,7 +35,7 @@ class Settings:
 
 
 QUICK = Settings("quick", rounds=3, batch_ns=1_000_000)
-FULL = Settings("full", rounds=15, batch_ns=15_000_000)
+FULL = Settings("full", rounds=20, batch_ns=15_000_000)
 
 _LOOP = """\
 def loop(loops, {params}):

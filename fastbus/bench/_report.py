@@ -69,57 +69,54 @@ def _ns(value: float) -> str:
 
 
 def _table(title: str, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]]) -> str:
-    width = [max(len(columns[0]), *(len(label) for label, _ in rows))] + [
-        max(len(column), *(len(cells[i]) for _, cells in rows)) for i, column in enumerate(columns[1:])
-    ]
-    lines = [title, "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(columns, width)))]
+    width = [len(columns[0]), *map(len, columns[1:])]
     for label, cells in rows:
+        width = [max(w, len(c)) for w, c in zip(width, [label, *cells])]
+    lines = [title]
+    for label, cells in [(columns[0], columns[1:]), *rows]:
         lines.append("  ".join([label.ljust(width[0])] + [c.rjust(w) for c, w in zip(cells, width[1:])]))
     return "\n".join(lines)
 
 
+def _grid(
+    names: Sequence[str], columns: Sequence[Any], value: Any, fmt: Any
+) -> list[tuple[str, list[str]]]:
+    # One row per name, one cell per column: fmt(value(name, column)), or n/a where None.
+    rows = []
+    for name in names:
+        cells = [value(name, column) for column in columns]
+        rows.append((name, ["n/a" if v is None else fmt(v) for v in cells]))
+    return rows
+
+
 def render(result: dict[str, Any]) -> str:
     """The human report: cost tables, ratio tables, and what each contender does not do."""
-    sizes: list[int] = result["settings"]["sizes"]
+    settings = result["settings"]
+    sizes: list[int] = settings["sizes"]
     ran = [c["name"] for c in result["contenders"] if c["status"] == "ran"]
-    rounds = result["settings"]["rounds"]
     head = ["subscribers"] + [f"{n:,}" for n in sizes]
     out = [
-        f"ns per call: the minimum over {rounds} interleaved rounds of batches of about "
-        f"{result['settings']['batch_ns'] / 1e6:g} ms each (medians in --json)."
+        f"ns per call: the minimum over {settings['rounds']} interleaved rounds of batches of "
+        f"about {settings['batch_ns'] / 1e6:g} ms each (medians in --json)."
     ]
 
     cost = _index(result["publish"])
     for shape, (_, words) in SHAPES.items():
-        rows = [
-            (name, [_ns(cost[name, shape, n]) if (name, shape, n) in cost else "n/a" for n in sizes])
-            for name in ran
-        ]
+        rows = _grid(ran, sizes, lambda name, n: cost.get((name, shape, n)), _ns)
         out.append(_table(f"Publish with {words}, ns per publish", head, rows))
 
     ratio = {(r["contender"], r["shape"], r["subscribers"]): r for r in result["ratios"]}
-
-    def ratio_rows(key: str, skip: str) -> list[tuple[str, list[str]]]:
-        rows = []
-        for name in ran:
-            if name == skip:
-                continue
-            cells = []
-            for n in sizes:
-                value = ratio.get((name, RATIO_SHAPE, n), {}).get(key)
-                cells.append("n/a" if value is None else f"{value:.2f}")
-            rows.append((name, cells))
-        return rows
-
     words = SHAPES[RATIO_SHAPE][1]
-    if "floor" in ran:
-        out.append(_table(f"Publish cost ÷ the floor's ({words}; 1.00 is the floor, lower is better)", head, ratio_rows("vs_floor", "floor")))
-    else:
-        out.append("(no floor in this run: no ratios to the floor)")
-    if "wspbus" in ran:
-        out.append(_table(f"Times faster than wspbus (wspbus ns ÷ contender ns, {words})", head, ratio_rows("wspbus_over", "wspbus")))
-    else:
-        out.append("(wspbus not in this run: no ratios to wspbus)")
+    for key, baseline, title in (
+        ("vs_floor", "floor", f"Publish cost ÷ the floor's ({words}; 1.00 is the floor)"),
+        ("wspbus_over", "wspbus", f"Times faster than wspbus (wspbus ns ÷ contender ns, {words})"),
+    ):
+        if baseline not in ran:
+            out.append(f"({baseline} not in this run: no ratios to it)")
+            continue
+        others = [name for name in ran if name != baseline]
+        rows = _grid(others, sizes, lambda name, n: ratio.get((name, RATIO_SHAPE, n), {}).get(key), "{:.2f}".format)
+        out.append(_table(title, head, rows))
 
     largest = max(sizes)
     if largest:
@@ -128,26 +125,31 @@ def render(result: dict[str, Any]) -> str:
         for name in ran:
             ns = cost.get((name, RATIO_SHAPE, largest))
             if ns is not None:
-                per = ns / largest
-                rows.append((name, [f"{per:.2f}", f"{per / (floor / largest):.2f}" if floor else "n/a"]))
-        out.append(_table(f"Per subscriber at {largest:,} subscribers (publish ns ÷ subscribers, {words})", ["contender", "ns", "÷ floor"], rows))
+                rows.append((name, [f"{ns / largest:.2f}", f"{ns / floor:.2f}" if floor else "n/a"]))
+        title = f"Per subscriber at {largest:,} subscribers (publish ns ÷ subscribers, {words})"
+        out.append(_table(title, ["contender", "ns", "÷ floor"], rows))
 
     churn = _index(result["subscribe_unsubscribe"])
     with_registry = [name for name in ran if any(key[0] == name for key in churn)]
-    rows = [(name, [_ns(churn[name, None, n]) if (name, None, n) in churn else "n/a" for n in sizes]) for name in with_registry]
-    if rows:
-        out.append(_table("Subscribe one more callback, then unsubscribe it, ns per pair, on a bus already holding N", head, rows))
+    if with_registry:
+        rows = _grid(with_registry, sizes, lambda name, n: churn.get((name, None, n)), _ns)
+        title = "Subscribe one more callback, then unsubscribe it: ns per pair, on a bus holding N"
+        out.append(_table(title, head, rows))
 
     memory = _index(result["memory"], "bytes_per_subscriber")
-    msizes = [n for n in sizes if n]
-    if msizes:
-        rows = [(name, [f"{memory[name, None, n]:,.0f}" if (name, None, n) in memory else "n/a" for n in msizes]) for name in ran]
-        out.append(_table("Memory per subscriber, bytes (tracemalloc: what holding N more callbacks keeps allocated)", ["subscribers"] + [f"{n:,}" for n in msizes], rows))
+    positive = [n for n in sizes if n]
+    if positive:
+        rows = _grid(ran, positive, lambda name, n: memory.get((name, None, n)), "{:,.0f}".format)
+        title = (
+            "Memory per subscriber, bytes (tracemalloc: what holding N callbacks keeps allocated,"
+            "\n÷ N; at small N the channel itself dominates)"
+        )
+        out.append(_table(title, ["subscribers"] + [f"{n:,}" for n in positive], rows))
 
     notes = ["What each contender is, and what it does not do that fastbus does:"]
     for c in result["contenders"]:
-        version = f" {c['version']}" if c.get("version") else ""
         if c["status"] == "ran":
+            version = f" {c['version']}" if c.get("version") else ""
             notes.append(f"  {c['name']}{version}: {c['summary']}")
             notes += [f"      - {gap}" for gap in c["gaps"]]
         else:
@@ -157,42 +159,51 @@ def render(result: dict[str, Any]) -> str:
 
 
 def plot(result: dict[str, Any], path: str) -> None:
-    """Save a log-log chart of publish and subscribe+unsubscribe cost against subscribers.
+    """Save log-log charts against subscribers: publish cost, the same per subscriber (where
+    overheads show, since total costs all grow alike), and subscribe+unsubscribe cost.
 
     Zero subscribers has no place on a log axis, so that size is left out of the chart.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # A bare Figure draws with Agg and leaves pyplot's global state alone.
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(11, 4.8), layout="constrained")
-    left, right = figure.subplots(1, 2)
+    figure = Figure(figsize=(15, 4.8), layout="constrained")
+    axes = figure.subplots(1, 3)
     ran = [c["name"] for c in result["contenders"] if c["status"] == "ran"]
+    publish = [r for r in result["publish"] if r["shape"] == RATIO_SHAPE]
+    words = SHAPES[RATIO_SHAPE][1]
     panels = [
-        (left, [r for r in result["publish"] if r["shape"] == RATIO_SHAPE], f"publish, {SHAPES[RATIO_SHAPE][1]}"),
-        (right, result["subscribe_unsubscribe"], "subscribe + unsubscribe one callback"),
+        (publish, False, f"publish, {words}", "ns per publish"),
+        (publish, True, "publish, per subscriber", "ns per publish ÷ subscribers"),
+        (result["subscribe_unsubscribe"], False, "subscribe + unsubscribe one more", "ns per pair"),
     ]
-    for axes, records, title in panels:
+    for ax, (records, per_subscriber, title, ylabel) in zip(axes, panels):
         for i, name in enumerate(ran):
-            points = sorted((r["subscribers"], r["ns"]) for r in records if r["contender"] == name and r["subscribers"] > 0)
+            points = sorted(
+                (r["subscribers"], r["ns"] / r["subscribers"] if per_subscriber else r["ns"])
+                for r in records
+                if r["contender"] == name and r["subscribers"] > 0
+            )
             if points:
                 xs, ys = zip(*points)
-                style = "--" if name == "floor" else "-"
-                axes.loglog(xs, ys, style, marker="o", markersize=4, label=name, color=f"C{i}")
-        axes.set_title(title)
-        axes.set_xlabel("subscribers")
-        axes.set_ylabel("ns per call")
-        axes.grid(True, which="major", alpha=0.4)
-        axes.grid(True, which="minor", alpha=0.12)
-    left.legend(fontsize="small")
+                if name == "floor":  # drawn dashed and on top: fastbus-c often lies on it
+                    style = dict(linestyle="--", color="black", zorder=3)
+                else:
+                    style = dict(linestyle="-", color=f"C{i}", zorder=2)
+                ax.loglog(xs, ys, marker="o", markersize=4, label=name, **style)
+        ax.set_title(title)
+        ax.set_xlabel("subscribers")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.4)
+        ax.grid(True, which="minor", alpha=0.12)
+    axes[0].legend(fontsize="small")
     info = result["machine"]
     figure.suptitle(
-        f"fastbus {result['fastbus']} · Python {info['python']} · {info['cpu']} × {info['cpu_count']} "
-        f"· minimum of {result['settings']['rounds']} rounds",
+        f"fastbus {result['fastbus']} · Python {info['python']} · {info['cpu']} × "
+        f"{info['cpu_count']} · minimum of {result['settings']['rounds']} interleaved rounds",
         fontsize="medium",
     )
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
 
 
 def plot_formats() -> set[str]:
