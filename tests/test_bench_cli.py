@@ -95,7 +95,7 @@ def test_runs_and_writes_json(tmp_path: Path, floor: None, capsys: pytest.Captur
     assert "Publish with one positional argument" in out
     assert "÷ the floor's" in out and "Times faster than wspbus" in out
     assert "Memory per subscriber" in out
-    assert "zope.event keeps" not in out and "one global list" in out  # gaps are spelled out
+    assert "one global list" in out  # each peer's gaps are spelled out
     assert "[  1/" in err  # progress went to stderr
 
 
@@ -134,7 +134,7 @@ def test_missing_floor_is_skipped_not_an_error(monkeypatch: pytest.MonkeyPatch, 
     assert run("--sizes", "1", "--contenders", "floor,fastbus-py") == 0
     out, err = capsys.readouterr()
     assert "floor: skipped: floor unavailable" in err + out
-    assert "no ratios to the floor" in out
+    assert "no ratios to the floor" in out and "Times faster than wspbus" not in out
 
 
 def test_nothing_runnable_is_an_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,6 +157,7 @@ def test_plot_is_written(tmp_path: Path, floor: None) -> None:
         (["--contenders", ","], "unknown contender (none given)"),
         (["--sizes", "-1"], "whole numbers, 0 or more"),
         (["--sizes", "1.5"], "not '1.5'"),
+        (["--sizes", "²"], "not '²'"),
         (["--sizes", "10,ten"], "not 'ten'"),
         (["--sizes", ""], "whole numbers"),
         (["--json", "{tmp}/missing/out.json"], "does not exist"),

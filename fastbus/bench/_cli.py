@@ -42,14 +42,17 @@ def _names(text: str) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    prog = "python -m fastbus.bench" if os.path.basename(sys.argv[0]) == "__main__.py" else "fastbus-bench"
+    as_module = os.path.basename(sys.argv[0]) == "__main__.py"
+    prog = "python -m fastbus.bench" if as_module else "fastbus-bench"
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Measure fastbus against wspbus, its peers and the floor, side by side.",
         epilog="Progress goes to stderr, the tables to stdout. See the fastbus.bench docstring "
         "for the JSON schema and docs/performance.md for the method.",
     )
-    parser.add_argument("--quick", action="store_true", help="a run of a few seconds: fewer, shorter rounds")
+    parser.add_argument(
+        "--quick", action="store_true", help="a run of a few seconds: fewer, shorter rounds"
+    )
     parser.add_argument(
         "--sizes",
         type=_sizes,
@@ -66,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         help=f"which to run; default all: {','.join(CONTENDERS)}",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
-    parser.add_argument("--plot", metavar="FILE.png", help="also draw a log-log chart to FILE (needs matplotlib)")
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="also draw log-log charts to FILE (needs matplotlib)"
+    )
     return parser
 
 
@@ -82,11 +87,26 @@ def _check_output(parser: argparse.ArgumentParser, option: str, path: str) -> No
         parser.error(f"{option} {path}: not writable")
 
 
+def _check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.json:
+        _check_output(parser, "--json", args.json)
+    if args.plot:
+        _check_output(parser, "--plot", args.plot)
+        try:
+            formats = _report.plot_formats()
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install 'fastbus[bench]'")
+        extension = os.path.splitext(args.plot)[1].lstrip(".").lower()
+        if extension not in formats:
+            known = ", .".join(sorted(formats))
+            parser.error(f"--plot {args.plot}: the name must end in one of .{known}")
+
+
 def _load(names: Sequence[str]) -> tuple[list[Contender], list[dict[str, Any]]]:
     loaded, described = [], []
     for name in names:
         contender = CONTENDERS[name]()
-        entry: dict[str, Any] = {"name": name, "summary": contender.summary, "gaps": list(contender.gaps)}
+        entry: dict[str, Any] = dict(name=name, summary=contender.summary, gaps=list(contender.gaps))
         try:
             contender.load()
         except Unavailable as exc:
@@ -105,17 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-        if args.json:
-            _check_output(parser, "--json", args.json)
-        if args.plot:
-            _check_output(parser, "--plot", args.plot)
-            try:
-                formats = _report.plot_formats()
-            except ImportError:
-                parser.error("--plot needs matplotlib (install the bench extra: pip install 'fastbus[bench]')")
-            extension = os.path.splitext(args.plot)[1].lstrip(".").lower()
-            if extension not in formats:
-                parser.error(f"--plot {args.plot}: the name must end in one of .{', .'.join(sorted(formats))}")
+        _check_outputs(parser, args)
     except SystemExit as exc:  # argparse has printed the usage and the error
         return exc.code if isinstance(exc.code, int) else 2
 
@@ -131,9 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = _measure.QUICK if args.quick else _measure.FULL
     info = _report.machine()
+    active = "compiled" if fastbus.COMPILED else "pure"
     print(
-        f"fastbus {fastbus.__version__} (active core: {'compiled' if fastbus.COMPILED else 'pure'}) on "
-        f"{info['implementation']} {info['python']}, {info['platform']}, {info['cpu']} × {info['cpu_count']}"
+        f"fastbus {fastbus.__version__} (active core: {active}) on {info['implementation']} "
+        f"{info['python']}, {info['platform']}, {info['cpu']} × {info['cpu_count']}"
     )
     load_before = _report.loadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -143,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {
         "schema": 1,
         "fastbus": fastbus.__version__,
-        "active_core": "compiled" if fastbus.COMPILED else "pure",
+        "active_core": active,
         "machine": dict(info, loadavg=[load_before, _report.loadavg()]),
         "started": started.isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - clock, 2),

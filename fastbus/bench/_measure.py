@@ -76,7 +76,9 @@ def calibrate(loop: Callable[[int], int], batch_ns: int) -> int:
 class _Cell:
     __slots__ = ("name", "loop", "activate", "loops", "samples")
 
-    def __init__(self, name: str, loop: Callable[[int], int], activate: Callable[[], None] | None) -> None:
+    def __init__(
+        self, name: str, loop: Callable[[int], int], activate: Callable[[], None] | None
+    ) -> None:
         self.name = name
         self.loop = loop
         self.activate = activate
@@ -210,7 +212,9 @@ def run(
                 if size:
                     full = _traced_bytes(lambda: contender.build(callbacks[:size]))
                     per = (full - empty) / size
-                    memory.append(dict(contender=contender.name, subscribers=size, bytes_per_subscriber=per))
+                    memory.append(
+                        dict(contender=contender.name, subscribers=size, bytes_per_subscriber=per)
+                    )
     finally:
         for contender in contenders:
             contender.restore()

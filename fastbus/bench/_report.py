@@ -112,10 +112,14 @@ def render(result: dict[str, Any]) -> str:
         ("wspbus_over", "wspbus", f"Times faster than wspbus (wspbus ns ÷ contender ns, {words})"),
     ):
         if baseline not in ran:
-            out.append(f"({baseline} not in this run: no ratios to it)")
+            against = "the floor" if baseline == "floor" else baseline
+            out.append(f"({baseline} did not run: no ratios to {against})")
             continue
         others = [name for name in ran if name != baseline]
-        rows = _grid(others, sizes, lambda name, n: ratio.get((name, RATIO_SHAPE, n), {}).get(key), "{:.2f}".format)
+        def value(name: str, n: int, key: str = key) -> float | None:
+            return ratio.get((name, RATIO_SHAPE, n), {}).get(key)
+
+        rows = _grid(others, sizes, value, "{:.2f}".format)
         out.append(_table(title, head, rows))
 
     largest = max(sizes)
