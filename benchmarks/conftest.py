@@ -12,7 +12,14 @@ from typing import Any, Callable
 
 import pytest
 
-from fastbus.bench._contenders import CONTENDERS, CHANNEL, Built, Contender, Unavailable, make_callbacks
+from fastbus.bench._contenders import (
+    CHANNEL,
+    CONTENDERS,
+    Built,
+    Contender,
+    Unavailable,
+    make_callbacks,
+)
 
 LARGEST = 10_000
 CALLBACKS = make_callbacks(LARGEST)

@@ -12,38 +12,54 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 Lookup = Callable[[str, str], Optional[float]]
 
 PER_SUBSCRIBER = 10_000
 
 
-def _targets(get: Lookup) -> list[tuple[str, Optional[float], str, Callable[[float], bool]]]:
-    def ratio(top: tuple[str, str], bottom: tuple[str, str]) -> Optional[float]:
-        a, b = get(*top), get(*bottom)
+Row = Tuple[str, Optional[float], str, Callable[[float], bool]]
+
+
+def _targets(get: Lookup) -> list[Row]:
+    """Each tracked figure: label, value (None if a contender is missing), target, test."""
+
+    def ratio(top: str, bottom: str, group: str) -> Optional[float]:
+        a, b = get(top, group), get(bottom, group)
         return a / b if a is not None and b else None
 
-    rows: list[tuple[str, Optional[float], str, Callable[[float], bool]]] = []
+    def at_most(limit: float) -> Callable[[float], bool]:
+        return lambda value: value <= limit
+
+    def at_least(limit: float) -> Callable[[float], bool]:
+        return lambda value: value >= limit
+
+    rows: list[Row] = []
     for n, limit in ((0, 1.3), (1, 1.3), (10, 1.15), (100, 1.15)):
-        group = f"publish-{n}"
-        rows.append((f"publish-{n}: fastbus-c ÷ floor", ratio(("fastbus-c", group), ("floor", group)), f"≤ {limit}", lambda v, l=limit: v <= l))
-    rows.append(("publish-10: wspbus ÷ fastbus-c", ratio(("wspbus", "publish-10"), ("fastbus-c", "publish-10")), "≥ 6", lambda v: v >= 6))
-    rows.append(("publish-10: wspbus ÷ fastbus-py", ratio(("wspbus", "publish-10"), ("fastbus-py", "publish-10")), "≥ 2.5", lambda v: v >= 2.5))
-    # Per-subscriber cost at 10,000: both publish the same 10,000, so the ratio of the totals.
-    group = f"publish-{PER_SUBSCRIBER}"
-    rows.append((f"per subscriber at {PER_SUBSCRIBER:,}: fastbus-c ÷ floor", ratio(("fastbus-c", group), ("floor", group)), "≤ 1.2", lambda v: v <= 1.2))
-    for n, limit_us in ((100, 1), (10_000, 25)):
-        value = get("fastbus-c", f"subscribe-unsubscribe-{n}")
-        us = value * 1e6 if value is not None else None
-        rows.append((f"subscribe+unsubscribe at {n:,}: fastbus-c, µs", us, f"≤ {limit_us}", lambda v, l=limit_us: v <= l))
+        value = ratio("fastbus-c", "floor", f"publish-{n}")
+        rows.append((f"publish-{n}: fastbus-c ÷ floor", value, f"≤ {limit}", at_most(limit)))
+    for name, limit in (("fastbus-c", 6), ("fastbus-py", 2.5)):
+        value = ratio("wspbus", name, "publish-10")
+        rows.append((f"publish-10: wspbus ÷ {name}", value, f"≥ {limit}", at_least(limit)))
+    # Both publish to the same 10,000 subscribers, so the ratio of totals is that per subscriber.
+    value = ratio("fastbus-c", "floor", f"publish-{PER_SUBSCRIBER}")
+    label = f"per subscriber at {PER_SUBSCRIBER:,}: fastbus-c ÷ floor"
+    rows.append((label, value, "≤ 1.2", at_most(1.2)))
+    for n, limit in ((100, 1), (10_000, 25)):
+        seconds = get("fastbus-c", f"subscribe-unsubscribe-{n}")
+        micro = seconds * 1e6 if seconds is not None else None
+        label = f"subscribe+unsubscribe at {n:,}: fastbus-c, µs"
+        rows.append((label, micro, f"≤ {limit}", at_most(limit)))
     return rows
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file", help="a file written by pytest --benchmark-json")
-    parser.add_argument("--stat", default="min", choices=("min", "median", "mean"), help="which statistic to compare (default min)")
+    parser.add_argument(
+        "--stat", default="min", choices=("min", "median", "mean"), help="statistic (default min)"
+    )
     args = parser.parse_args(argv)
     try:
         with open(args.file) as file:
@@ -60,14 +76,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     def get(contender: str, group: str) -> Optional[float]:
         return seconds.get((contender, group))
 
-    groups = sorted({g for _, g in seconds}, key=lambda g: (g.split("-")[0], int(g.rsplit("-", 1)[1])))
-    names = sorted({c for c, _ in seconds}, key=["floor", "fastbus-c", "fastbus-py", "wspbus"].index)
+    groups = sorted({g for _, g in seconds}, key=lambda g: (g[0], int(g.rsplit("-", 1)[1])))
+    order = ["floor", "fastbus-c", "fastbus-py", "wspbus"]
+    names = sorted({c for c, _ in seconds}, key=lambda c: order.index(c) if c in order else 99)
     width = max(len(g) for g in groups) if groups else 5
     print(f"{args.stat} ns per call")
     print("group".ljust(width) + "".join(name.rjust(12) for name in names))
     for group in groups:
         cells = [get(name, group) for name in names]
-        print(group.ljust(width) + "".join(("n/a" if v is None else f"{v * 1e9:,.0f}").rjust(12) for v in cells))
+        shown = ["n/a" if v is None else f"{v * 1e9:,.0f}" for v in cells]
+        print(group.ljust(width) + "".join(cell.rjust(12) for cell in shown))
     print()
 
     rows = _targets(get)

@@ -28,7 +28,9 @@ def test_publish(benchmark: Any, build: Any, publish_call: Any, contender: str, 
 
 @pytest.mark.parametrize("size", [100, 10_000])
 @pytest.mark.parametrize("contender", REGISTRIES)
-def test_subscribe_unsubscribe(benchmark: Any, build: Any, extra: Any, contender: str, size: int) -> None:
+def test_subscribe_unsubscribe(
+    benchmark: Any, build: Any, extra: Any, contender: str, size: int
+) -> None:
     """Subscribe one more callback to a channel holding *size*, then unsubscribe it.
 
     The two calls run inside one small function (compiled from the same statement that
