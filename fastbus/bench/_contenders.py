@@ -138,6 +138,9 @@ class _FastbusBus(Contender):
 
 
 def _wspbus_like(bus: Any, callbacks: Iterable[Callable[..., Any]]) -> Built:
+    # Declared first, the way CherryPy declares its channels, so that "0 subscribers" times a
+    # publish to an existing, empty channel rather than the shortcut for an unknown one.
+    bus.listeners.setdefault(CHANNEL, set())
     for callback in callbacks:
         bus.subscribe(CHANNEL, callback)
     env = {"publish": bus.publish, "subscribe": bus.subscribe, "unsubscribe": bus.unsubscribe}
