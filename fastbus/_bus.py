@@ -16,7 +16,7 @@ import time
 import traceback as _traceback
 import warnings
 import weakref
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import _reexec
 from ._core import CoreBus
@@ -81,7 +81,7 @@ def _wanted_states(state: Any) -> set[Any]:
 def _check_interval(interval: object) -> None:
     if isinstance(interval, bool) or not isinstance(interval, numbers.Real):
         raise TypeError(f"interval must be a real number, not {type(interval).__name__!r}")
-    if not interval >= 0:
+    if not interval >= 0:  # type: ignore[operator]  # NaN fails this too
         raise ValueError(f"interval must be zero or more seconds, not {interval!r}")
 
 
@@ -93,6 +93,16 @@ class Lifecycle:
     from inside a listener is to raise SystemExit (or KeyboardInterrupt) and stop the whole
     server.
     """
+
+    if TYPE_CHECKING:
+        # Provided by the core this lifecycle is joined to (see Bus below).
+        listeners: Listeners
+
+        def publish(self, channel: Any, /, *args: Any, **kwargs: Any) -> list[Any]: ...
+
+        def subscribe(self, channel: Any, callback: Any = None, priority: Any = None) -> Any: ...
+
+        def _declare(self, channel: Any) -> bool: ...
 
     states = states
     state = _StateAttribute()
@@ -321,4 +331,5 @@ def bus_class_on(core_bus: type) -> type[Bus]:
     """
     if core_bus is CoreBus:
         return Bus
-    return type("Bus", (Lifecycle, core_bus), {"__module__": __name__, "__doc__": Bus.__doc__})  # type: ignore[return-value]
+    made: type[Bus] = type("Bus", (Lifecycle, core_bus), {"__module__": __name__, "__doc__": Bus.__doc__})
+    return made

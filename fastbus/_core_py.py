@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left, bisect_right
 from itertools import count
-from typing import Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator
 
 from ._arguments import check_callback, check_channel, resolve_priority, subscriber
 from ._errors import ChannelFailures
@@ -60,9 +60,19 @@ class CoreBus:
     order they were first subscribed.
     """
 
+    _channels: dict[Hashable, _Channel]
+    _lock: threading.RLock
+    _numbers: Iterator[int]
+
+    if TYPE_CHECKING:
+        # Provided by the lifecycle Bus; a failing listener is logged through it.
+        def log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None: ...
+
     def __new__(cls, *args: Any, **kwargs: Any) -> CoreBus:
+        # In __new__, as the compiled core does in __cinit__: a subclass that forgets to call
+        # __init__ still gets a working registry.
         self = super().__new__(cls)
-        self._channels: dict[Hashable, _Channel] = {}
+        self._channels = {}
         self._lock = threading.RLock()
         self._numbers = count()
         return self

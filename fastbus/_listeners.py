@@ -17,7 +17,7 @@ from ._arguments import check_callback, check_channel
 __all__ = ("ChannelListeners", "Listeners")
 
 
-class ChannelListeners(MutableSet):
+class ChannelListeners(MutableSet[Callable[..., Any]]):
     """The listeners of one channel, as a live set; iteration follows call order.
 
     ``add`` subscribes (priority from the callback's ``priority`` attribute, else 50) and
@@ -32,7 +32,8 @@ class ChannelListeners(MutableSet):
 
     def _callbacks(self) -> tuple[Callable[..., Any], ...]:
         try:
-            return self._bus._listeners_of(self._channel)
+            callbacks: tuple[Callable[..., Any], ...] = self._bus._listeners_of(self._channel)
+            return callbacks
         except KeyError:
             return ()
 
@@ -55,7 +56,7 @@ class ChannelListeners(MutableSet):
         return "{%s}" % ", ".join(map(repr, self._callbacks())) if len(self) else "set()"
 
 
-class Listeners(MutableMapping):
+class Listeners(MutableMapping[Hashable, ChannelListeners]):
     """``bus.listeners``: channel name → :class:`ChannelListeners`, in channel creation order.
 
     Iterating it takes a snapshot, so it never raises while other threads add channels.
@@ -92,7 +93,7 @@ class Listeners(MutableMapping):
         self._bus._remove_channel(channel)
 
     def __contains__(self, channel: object) -> bool:
-        return self._bus._has_channel(channel)
+        return bool(self._bus._has_channel(channel))
 
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self._bus._channel_names())
@@ -100,7 +101,7 @@ class Listeners(MutableMapping):
     def __len__(self) -> int:
         return len(self._bus._channel_names())
 
-    def setdefault(self, channel: Hashable, default: Iterable[Callable[..., Any]] | None = None) -> ChannelListeners:  # type: ignore[override]
+    def setdefault(self, channel: Hashable, default: Iterable[Callable[..., Any]] | None = None) -> ChannelListeners:
         """Declare *channel* (with *default*'s callbacks) unless it exists; return its view.
 
         Declaring is atomic: a channel another thread creates or fills meanwhile is kept.

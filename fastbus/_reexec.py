@@ -37,7 +37,8 @@ def interpreter_argv() -> list[str]:
     """Return the interpreter's own options (``-X``, ``-W``, ...); none when frozen."""
     if getattr(sys, "frozen", False):
         return []
-    return subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
+    flags: list[str] = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
+    return flags
 
 
 def true_argv() -> list[str]:

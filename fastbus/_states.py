@@ -16,6 +16,8 @@ for ``cherrypy.engine.state == engine.states.STARTED`` keeps working unchanged::
 
 from __future__ import annotations
 
+from typing import Iterator
+
 __all__ = ("State", "states")
 
 
@@ -53,7 +55,7 @@ class _States:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("the bus states are fixed")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[State]:
         return iter([getattr(self, name) for name in self.__slots__])
 
     def __repr__(self) -> str:
