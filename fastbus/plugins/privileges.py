@@ -52,13 +52,12 @@ class DropPrivileges(SimplePlugin):
     so a typo fails at construction); they need the ``pwd``/``grp`` modules (Unix) and are
     ignored with a warning elsewhere. Privileges are dropped once: later starts (after a
     ``stop``) only log what is in effect, since a process that gave up root cannot get it
-    back.
+    back; ``finalized`` tells whether that happened.
     """
 
     def __init__(self, bus: Any, umask: int | None = None, uid: Any = None, gid: Any = None) -> None:
         SimplePlugin.__init__(self, bus)
         self.finalized = False
-        """True once :meth:`start` has applied the settings."""
         self.uid = uid
         self.gid = gid
         self.umask = umask
