@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = _report.loadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
     clock = time.monotonic()
-    progress = _measure.Progress(_measure.steps(contenders, args.sizes), sys.stderr)
+    progress = _measure.Progress(_measure.steps(contenders, settings), sys.stderr)
     measured = _measure.run(contenders, args.sizes, settings, progress)
     result: dict[str, Any] = {
         "schema": 1,

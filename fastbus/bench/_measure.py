@@ -1,24 +1,26 @@
 """Timing and memory: interleaved rounds of calibrated batches, and tracemalloc.
 
-Every contender at one subscriber count and call shape is timed in the same round, one batch
-each, in an order rotated from round to round; so a neighbour's burst of CPU on this shared
-machine lands on all of them instead of on whichever happened to run then. Each batch runs
-the contender's statement ``loops`` times in a loop compiled for it (so the loop costs the same
-for everyone and no wrapper sits between the loop and the API), with the collector off.
-A cell's figure is the minimum over rounds of the per-call time (least disturbed by others);
-the median is kept too.
+Every cell (contender × subscriber count × call shape, and each subscribe+unsubscribe) is
+timed once per round, in an order shuffled afresh each round; so a neighbour's burst of CPU
+on this shared machine, or a slow drift, lands on all of them alike instead of on whichever
+happened to run then, and the sizes stay comparable with each other too. Each batch runs the
+contender's statement ``loops`` times in a loop compiled for it (the loop costs the same for
+everyone and no wrapper sits between the loop and the API), with the collector off. A cell's
+figure is the minimum over rounds of the per-call time, the least disturbed by others; the
+median is kept too.
 """
 
 from __future__ import annotations
 
 import gc
+import random
 import statistics
 import time
 import tracemalloc
 from itertools import repeat
 from typing import Any, Callable, Sequence, TextIO
 
-from ._contenders import SHAPES, Built, Contender, make_callbacks
+from ._contenders import Built, Contender, make_callbacks
 
 __all__ = ("FULL", "QUICK", "Progress", "Settings", "run")
 
@@ -35,7 +37,7 @@ class Settings:
 
 
 QUICK = Settings("quick", rounds=3, batch_ns=1_000_000)
-FULL = Settings("full", rounds=20, batch_ns=15_000_000)
+FULL = Settings("full", rounds=30, batch_ns=8_000_000)
 
 _LOOP = """\
 def loop(loops, {params}):
@@ -74,50 +76,53 @@ def calibrate(loop: Callable[[int], int], batch_ns: int) -> int:
 
 
 class _Cell:
-    __slots__ = ("name", "loop", "activate", "loops", "samples")
+    __slots__ = ("loop", "activate", "loops", "samples", "fields")
 
     def __init__(
-        self, name: str, loop: Callable[[int], int], activate: Callable[[], None] | None
+        self, built: Built, stmt: str, env: dict[str, Any], **fields: Any
     ) -> None:
-        self.name = name
-        self.loop = loop
-        self.activate = activate
+        self.loop = compile_loop(stmt, env)
+        self.activate = built.activate
         self.loops = 0
         self.samples: list[float] = []
+        self.fields = fields
+
+    def batch(self) -> float:
+        if self.activate is not None:
+            self.activate()
+        return self.loop(self.loops) / self.loops
+
+    def record(self) -> dict[str, Any]:
+        return dict(
+            self.fields,
+            ns=min(self.samples),
+            median_ns=statistics.median(self.samples),
+            loops=self.loops,
+            rounds=len(self.samples),
+        )
 
 
-def interleave(cells: list[_Cell], settings: Settings) -> None:
-    """Calibrate each cell, then time one batch of each per round, rotating the order."""
-    if not cells:
-        return
+def interleave(cells: list[_Cell], settings: Settings, progress: Progress) -> None:
+    """Calibrate each cell, then time one batch of each per round, in a fresh order each."""
     gc.collect()
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        progress.step(f"calibrating {len(cells)} cells")
         for cell in cells:
             if cell.activate is not None:
                 cell.activate()
             cell.loops = calibrate(cell.loop, settings.batch_ns)
+        order = list(cells)
+        shuffle = random.Random(0).shuffle  # the same sequence of orders on every run
         for round_ in range(settings.rounds):
-            shift = round_ % len(cells)
-            for cell in cells[shift:] + cells[:shift]:
-                if cell.activate is not None:
-                    cell.activate()
-                cell.samples.append(cell.loop(cell.loops) / cell.loops)
+            progress.step(f"round {round_ + 1} of {settings.rounds}")
+            shuffle(order)
+            for cell in order:
+                cell.samples.append(cell.batch())
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _record(cell: _Cell, **fields: Any) -> dict[str, Any]:
-    return dict(
-        contender=cell.name,
-        **fields,
-        ns=min(cell.samples),
-        median_ns=statistics.median(cell.samples),
-        loops=cell.loops,
-        rounds=len(cell.samples),
-    )
 
 
 def _traced_bytes(build: Callable[[], Built]) -> int:
@@ -162,10 +167,6 @@ class Progress:
             self.stream.flush()
 
 
-def _subscribers(count: int) -> str:
-    return f"{count:,} subscriber{'' if count == 1 else 's'}"
-
-
 def run(
     contenders: Sequence[Contender],
     sizes: Sequence[int],
@@ -180,30 +181,22 @@ def run(
     progress = progress or Progress(0)
     callbacks = make_callbacks(max(sizes))
     (extra,) = make_callbacks(1)
-    publish: list[dict[str, Any]] = []
-    churn: list[dict[str, Any]] = []
     memory: list[dict[str, Any]] = []
     try:
+        progress.step("subscribing")
+        publish: list[_Cell] = []
+        churn: list[_Cell] = []
         for size in sizes:
-            built = {c.name: c.build(callbacks[:size]) for c in contenders}
-            for shape in SHAPES:
-                progress.step(f"publish, {_subscribers(size)}, {SHAPES[shape][1]}")
-                cells = [
-                    _Cell(name, compile_loop(b.publish[shape], b.env), b.activate)
-                    for name, b in built.items()
-                    if shape in b.publish
+            for contender in contenders:
+                built = contender.build(callbacks[:size])
+                fields = dict(contender=contender.name, subscribers=size)
+                publish += [
+                    _Cell(built, stmt, built.env, shape=shape, **fields)
+                    for shape, stmt in built.publish.items()
                 ]
-                interleave(cells, settings)
-                publish += [_record(cell, shape=shape, subscribers=size) for cell in cells]
-            progress.step(f"subscribe+unsubscribe, {_subscribers(size)}")
-            cells = [
-                _Cell(name, compile_loop(b.churn, dict(b.env, extra=extra)), b.activate)
-                for name, b in built.items()
-                if b.churn is not None
-            ]
-            interleave(cells, settings)
-            churn += [_record(cell, subscribers=size) for cell in cells]
-            del built, cells
+                if built.churn is not None:
+                    churn.append(_Cell(built, built.churn, dict(built.env, extra=extra), **fields))
+        interleave(publish + churn, settings, progress)
         # Memory last: tracemalloc slows every allocation, so it must not overlap the timings.
         for contender in contenders:
             progress.step(f"memory, {contender.name}")
@@ -219,10 +212,13 @@ def run(
         for contender in contenders:
             contender.restore()
         progress.close()
-    return {"publish": publish, "subscribe_unsubscribe": churn, "memory": memory}
+    return {
+        "publish": [cell.record() for cell in publish],
+        "subscribe_unsubscribe": [cell.record() for cell in churn],
+        "memory": memory,
+    }
 
 
-def steps(contenders: Sequence[Contender], sizes: Sequence[int]) -> int:
+def steps(contenders: Sequence[Contender], settings: Settings) -> int:
     """How many progress steps :func:`run` takes."""
-    return len(sizes) * (len(SHAPES) + 1) + len(contenders)
-
+    return 2 + settings.rounds + len(contenders)
