@@ -37,7 +37,7 @@ class Settings:
 
 
 QUICK = Settings("quick", rounds=3, batch_ns=1_000_000)
-FULL = Settings("full", rounds=30, batch_ns=8_000_000)
+FULL = Settings("full", rounds=40, batch_ns=8_000_000)
 
 _LOOP = """\
 def loop(loops, {params}):
