@@ -97,7 +97,7 @@ class Daemonizer(SimplePlugin):
             try:
                 pid = os.fork()
             except OSError as exc:
-                sys.exit("%s: fork #%d failed: (%d) %s\n" % (sys.argv[0], fork, exc.errno, exc.strerror))
+                sys.exit("%s: fork #%d failed: (%s) %s\n" % (sys.argv[0], fork, exc.errno, exc.strerror))
             if pid > 0:
                 logger(msg)
                 os._exit(0)

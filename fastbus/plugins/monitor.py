@@ -27,7 +27,7 @@ class Monitor(SimplePlugin):
     frequency: float = 60
     """The time in seconds between callback runs."""
 
-    thread: Any = None
+    thread: BackgroundTask | None = None
     """The :class:`BackgroundTask` thread, while the monitor runs."""
 
     def __init__(self, bus: Any, callback: Callable[[], Any], frequency: float = 60, name: str | None = None) -> None:
@@ -40,8 +40,8 @@ class Monitor(SimplePlugin):
         self.callback = callback
         self.frequency = frequency
         self.thread = None
-        self.name = name
-        self._thread_lock = threading.RLock()
+        self.name: str | None = name
+        self._thread_lock: threading.RLock = threading.RLock()
 
     def _thread_name(self) -> str:
         return self.name or self.__class__.__name__

@@ -33,7 +33,11 @@ class PIDFile(SimplePlugin):
             self.bus.log("PID %r already written to %r." % (pid, self.pidfile))
             return
         path = os.fspath(self.pidfile)
-        temp = path + (b".%d.tmp" % pid if isinstance(path, bytes) else ".%d.tmp" % pid)
+        temp: str | bytes
+        if isinstance(path, bytes):
+            temp = path + b".%d.tmp" % pid
+        else:
+            temp = path + ".%d.tmp" % pid
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             with os.fdopen(fd, "wb") as f:

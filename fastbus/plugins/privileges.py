@@ -16,7 +16,7 @@ except ImportError:  # Windows
 __all__ = ("DropPrivileges",)
 
 
-def _id_or_name(value: Any, argument: str) -> Any:
+def _id_or_name(value: object, argument: str) -> int | str | None:
     """Check a uid/gid argument: None, a number, or a name (str or bytes)."""
     if value is None or isinstance(value, str):
         return value
@@ -29,16 +29,16 @@ def _id_or_name(value: Any, argument: str) -> Any:
     return value
 
 
-def _user_name(uid: int) -> Any:
+def _user_name(uid: int) -> str | int:
     try:
-        return pwd.getpwuid(uid)[0]
+        return pwd.getpwuid(uid).pw_name
     except KeyError:  # an id with no entry in the user database
         return uid
 
 
-def _group_name(gid: int) -> Any:
+def _group_name(gid: int) -> str | int:
     try:
-        return grp.getgrgid(gid)[0]
+        return grp.getgrgid(gid).gr_name
     except KeyError:
         return gid
 
@@ -69,17 +69,19 @@ class DropPrivileges(SimplePlugin):
 
     @uid.setter
     def uid(self, val: Any) -> None:
-        val = _id_or_name(val, "uid")
-        if val is not None:
+        checked = _id_or_name(val, "uid")
+        uid: int | None = None
+        if checked is not None:
             if pwd is None:
                 self.bus.log("pwd module not available; ignoring uid.", level=30)
-                val = None
-            elif isinstance(val, str):
+            elif isinstance(checked, str):
                 try:
-                    val = pwd.getpwnam(val)[2]
+                    uid = pwd.getpwnam(checked).pw_uid
                 except KeyError:
-                    raise ValueError(f"uid: no such user {val!r}") from None
-        self._uid = val
+                    raise ValueError(f"uid: no such user {checked!r}") from None
+            else:
+                uid = checked
+        self._uid = uid
 
     @property
     def gid(self) -> int | None:
@@ -88,17 +90,19 @@ class DropPrivileges(SimplePlugin):
 
     @gid.setter
     def gid(self, val: Any) -> None:
-        val = _id_or_name(val, "gid")
-        if val is not None:
+        checked = _id_or_name(val, "gid")
+        gid: int | None = None
+        if checked is not None:
             if grp is None:
                 self.bus.log("grp module not available; ignoring gid.", level=30)
-                val = None
-            elif isinstance(val, str):
+            elif isinstance(checked, str):
                 try:
-                    val = grp.getgrnam(val)[2]
+                    gid = grp.getgrnam(checked).gr_gid
                 except KeyError:
-                    raise ValueError(f"gid: no such group {val!r}") from None
-        self._gid = val
+                    raise ValueError(f"gid: no such group {checked!r}") from None
+            else:
+                gid = checked
+        self._gid = gid
 
     @property
     def umask(self) -> int | None:
@@ -110,17 +114,19 @@ class DropPrivileges(SimplePlugin):
 
     @umask.setter
     def umask(self, val: Any) -> None:
+        umask: int | None = None
         if val is not None:
             if isinstance(val, bool) or not isinstance(val, int):
                 raise TypeError(f"umask must be an int such as 0o022, not {type(val).__name__!r}")
             if not 0 <= val <= 0o777:
                 raise ValueError(f"umask must be between 0 and 0o777, not {oct(val)}")
-            if not hasattr(os, "umask"):
+            if hasattr(os, "umask"):
+                umask = val
+            else:
                 self.bus.log("umask function not available; ignoring umask.", level=30)
-                val = None
-        self._umask = val
+        self._umask = umask
 
-    def _current_ids(self) -> tuple[Any, Any]:
+    def _current_ids(self) -> tuple[str | int | None, str | int | None]:
         """Return the current (user, group) names, where the platform has them."""
         name = _user_name(os.getuid()) if pwd else None
         group = _group_name(os.getgid()) if grp else None

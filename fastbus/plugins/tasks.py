@@ -15,7 +15,8 @@ def check_interval(value: Any, argument: str = "interval") -> None:
     """Raise TypeError/ValueError unless *value* is a number of seconds, zero or more."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{argument} must be a number of seconds, not {type(value).__name__!r}")
-    if not value >= 0:
+    # numbers.Real promises < and <= but not >=; NaN (value != value) is no interval either.
+    if value < 0 or value != value:
         raise ValueError(f"{argument} must be zero or more seconds, not {value!r}")
 
 
