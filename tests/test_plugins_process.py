@@ -226,6 +226,7 @@ def test_daemon_writes_its_pidfile_and_restarts_on_sighup(child: Child, tmp_path
     assert code == 0, stderr
 
     pid = wait_until(lambda: read_pid(pidfile), what="PID file")
+    child.wait_for_prefix("RUNNING")  # noted after start, which wrote the PID file at 70
     assert pid != launcher.pid and alive(pid)
     assert child.pids() == [pid]
     lines = child.lines()
@@ -240,6 +241,7 @@ def test_daemon_writes_its_pidfile_and_restarts_on_sighup(child: Child, tmp_path
     os.kill(pid, signal.SIGHUP)
     new_pid = wait_until(lambda: (lambda p: p if p and p != pid else None)(read_pid(pidfile)), what="new PID")
     wait_until(lambda: not alive(pid), what="old daemon gone")
+    child.wait_for_prefix("RUNNING", count=2)
     assert alive(new_pid) and child.pids() == [pid, new_pid]
     lines = child.lines()
     assert "LOG 20 SIGHUP caught while daemonized. Restarting." in lines
