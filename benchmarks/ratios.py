@@ -92,9 +92,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     label_width = max(len(label) for label, *_ in rows)
     print(f"{'ratio'.ljust(label_width)}  {'value':>8}  {'target':>7}  met")
     for label, value, target, met in rows:
-        shown = "n/a" if value is None else f"{value:.2f}"
+        figure = "n/a" if value is None else f"{value:.2f}"
         verdict = "" if value is None else ("yes" if met(value) else "NO")
-        print(f"{label.ljust(label_width)}  {shown:>8}  {target:>7}  {verdict}")
+        print(f"{label.ljust(label_width)}  {figure:>8}  {target:>7}  {verdict}")
     return 0
 
 

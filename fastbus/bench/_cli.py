@@ -150,7 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.datetime.now(datetime.timezone.utc)
     clock = time.monotonic()
     progress = _measure.Progress(_measure.steps(contenders, settings), sys.stderr)
-    measured = _measure.run(contenders, args.sizes, settings, progress)
+    try:
+        measured = _measure.run(contenders, args.sizes, settings, progress)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
     result: dict[str, Any] = {
         "schema": 1,
         "fastbus": fastbus.__version__,

@@ -116,7 +116,7 @@ def render(result: dict[str, Any]) -> str:
             out.append(f"({baseline} did not run: no ratios to {against})")
             continue
         others = [name for name in ran if name != baseline]
-        def value(name: str, n: int, key: str = key) -> float | None:
+        def value(name: str, n: int, key: str = key) -> Any:
             return ratio.get((name, RATIO_SHAPE, n), {}).get(key)
 
         rows = _grid(others, sizes, value, "{:.2f}".format)
