@@ -83,7 +83,6 @@ class Contender:
     name = ""
     summary = ""
     gaps: tuple[str, ...] = ()  # what it does not do that fastbus does
-    has_registry = True
 
     def load(self) -> None:
         """Import what is needed; raise :class:`Unavailable` if it cannot run here."""
@@ -109,10 +108,9 @@ class Floor(Contender):
     name = "floor"
     summary = "fastbus._floor: a compiled loop that calls the callbacks and collects results"
     gaps = ("no registry, channels, priorities or error handling: the least any bus must do",)
-    has_registry = False
 
     def load(self) -> None:
-        self.module = self._import("fastbus._floor", "floor unavailable: fastbus._floor is not built")
+        self.module = self._import("fastbus._floor", "floor unavailable")
 
     def build(self, callbacks: Sequence[Callable[..., Any]]) -> Built:
         floor = self.module.Floor(list(callbacks))
@@ -123,7 +121,7 @@ class _FastbusBus(Contender):
     core = ""
 
     def load(self) -> None:
-        core = self._import(self.core, f"not built ({self.core} is not importable)")
+        core = self._import(self.core, "not built")
         from fastbus._bus import bus_class_on
 
         self.Bus = bus_class_on(core.CoreBus)
