@@ -202,3 +202,16 @@ def test_real_subprocess_quick(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert "Publish with one positional argument" in done.stdout
     check_schema(json.loads(path.read_text()), [0, 1, 10, 100, 1_000, 10_000])
+
+
+def test_console_script_runs_the_command() -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    script = shutil.which("fastbus-bench", path=os.path.dirname(sys.executable))
+    assert script, "the fastbus-bench console script is not installed beside this interpreter"
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--quick" in result.stdout and "--contenders" in result.stdout
