@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,13 +16,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from _children import reap, spawn, wait_until
 
 pytest.importorskip("cherrypy")  # an optional extra of fastbus; the examples need it
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="stops the example with SIGTERM")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DEADLINE = 20.0
+DEADLINE = 20.0  # an example starts CherryPy and an HTTP server: allow it more than the default
 HTTP_TIMEOUT = 5.0
 
 
@@ -34,27 +33,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = DEADLINE, what: str = "condition") -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > end:
-            pytest.fail(f"{what} not met within {timeout} s")
-        time.sleep(0.02)
-
-
 class Server:
     """An example script run as a child process on the core under test, its log in a file."""
 
     def __init__(self, script: str, args: list[str], env: dict[str, str], tmp_path: Path, python: str) -> None:
         self.log_path = tmp_path / f"{script}.log"
         self.log_file = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [python, str(EXAMPLES / script), *args],
-            env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
-            stdout=self.log_file, stderr=subprocess.STDOUT,
+        self.proc = spawn(
+            [python, str(EXAMPLES / script), *args], env, tmp_path, stdout=self.log_file, stderr=subprocess.STDOUT
         )
 
     def log(self) -> str:
@@ -66,7 +52,7 @@ class Server:
                 pytest.fail(f"the example ended early ({self.proc.returncode}):\n{self.log()}")
             return text in self.log()
 
-        wait_until(seen, what=repr(text))
+        wait_until(seen, DEADLINE, what=repr(text))
 
     def stop(self) -> int:
         """SIGTERM, which fastbus's SignalHandler turns into ``engine.exit()``."""
@@ -74,9 +60,7 @@ class Server:
         return self.proc.wait(DEADLINE)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(DEADLINE)
+        reap(self.proc, DEADLINE)
         self.log_file.close()
 
 

@@ -11,15 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from _children import DEADLINE, reap, spawn, wait_until
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and fork")
-
-DEADLINE = 15.0
 
 CHILD = r'''
 import json, os, sys
@@ -74,17 +72,6 @@ note("DONE %d" % os.getpid())
 '''
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = DEADLINE, what: str = "condition") -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > end:
-            pytest.fail(f"{what} not met within {timeout} s")
-        time.sleep(0.01)
-
-
 def alive(pid: int) -> bool:
     """True if *pid* runs; a zombie (dead, not yet reaped by its new parent) does not."""
     try:
@@ -117,10 +104,7 @@ class Child:
         return [self.python, str(self.script), str(self.events), self.core_name, json.dumps(config)]
 
     def popen(self, **config: Any) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            self.command(**config), env=self.env, cwd=self.dir,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        proc = spawn(self.command(**config), self.env, self.dir)
         self.procs.append(proc)
         return proc
 
@@ -149,9 +133,7 @@ class Child:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate(timeout=DEADLINE)
+            reap(proc)
 
 
 @pytest.fixture

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
 import types
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
+from _children import DEADLINE, wait_until
 
 from fastbus.plugins import (
     Autoreloader,
@@ -19,21 +21,6 @@ from fastbus.plugins import (
     SimplePlugin,
     ThreadManager,
 )
-
-DEADLINE = 10.0
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = DEADLINE) -> Any:
-    """Poll *condition* until it is true; fail the test at the deadline."""
-    end = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > end:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(0.005)
-
 
 class LogRecorder:
     def __init__(self, bus: Any) -> None:
@@ -188,6 +175,7 @@ def test_monitor_start_is_idempotent_across_threads(bus: Any, log: LogRecorder) 
     already = [m for m in log.messages() if m == "Monitor thread 'Monitor' already started."]
     assert (len(started), len(already)) == (1, 7)
     thread = monitor.thread
+    assert thread is not None
     monitor.stop()
     thread.join(DEADLINE)
     assert not thread.is_alive()
@@ -215,34 +203,39 @@ def test_monitor_arguments_are_checked(bus: Any, kwargs: dict[str, Any], error: 
 # -- Autoreloader ------------------------------------------------------------------------------
 
 
-class RestartRecorder:
-    """Counts restarts without re-executing: the bus's ``execv`` flag, then its exit."""
+@contextlib.contextmanager
+def reloading_on(bus: Any, watched: Any) -> Iterator[tuple[Autoreloader, threading.Event]]:
+    """Start *bus* with an Autoreloader watching only *watched*, once it has seen the file.
 
-    def __init__(self, bus: Any) -> None:
-        self.exits = threading.Event()
-        bus.subscribe("exit", self.exits.set)
+    Gives the reloader and an event set when the bus exits. A restart here does not
+    re-execute: it sets the bus's ``execv`` flag, then exits it. The bus is exited after
+    the block unless a restart did that.
+    """
+    reloader = Autoreloader(bus, frequency=0.01, match=r"^$")  # watch only our file
+    reloader.files.add(str(watched))
+    reloader.subscribe()
+    restarted = threading.Event()
+    bus.subscribe("exit", restarted.set)
+    bus.start()
+    try:
+        wait_until(lambda: str(watched) in reloader.mtimes)
+        yield reloader, restarted
+    finally:
+        if not restarted.is_set():
+            bus.exit()
 
 
 def test_autoreloader_restarts_on_a_real_edit(bus: Any, log: LogRecorder, tmp_path: Any) -> None:
     watched = tmp_path / "settings.cfg"
     watched.write_text("a = 1\n")
-    reloader = Autoreloader(bus, frequency=0.01, match=r"^$")  # watch only our file
-    reloader.files.add(str(watched))
-    reloader.subscribe()
-    restarted = RestartRecorder(bus)
-    bus.start()
-    try:
-        wait_until(lambda: str(watched) in reloader.mtimes)
+    with reloading_on(bus, watched) as (reloader, restarted):
         time.sleep(0.05)  # a few quiet checks: an unchanged file restarts nothing
-        assert not restarted.exits.is_set()
+        assert not restarted.is_set()
         watched.write_text("a = 2\n")
         # Coarse filesystem clocks could give the edit the same mtime; make it later.
         stat = watched.stat()
         os.utime(watched, (stat.st_atime, stat.st_mtime + 10))
-        assert restarted.exits.wait(DEADLINE)
-    finally:
-        if not restarted.exits.is_set():
-            bus.exit()
+        assert restarted.wait(DEADLINE)
     assert bus.execv is True
     assert f"Restarting because {watched} changed." in log.messages()
     assert reloader.thread is None
@@ -251,18 +244,9 @@ def test_autoreloader_restarts_on_a_real_edit(bus: Any, log: LogRecorder, tmp_pa
 def test_autoreloader_restarts_on_deletion(bus: Any, tmp_path: Any) -> None:
     watched = tmp_path / "gone.py"
     watched.write_text("")
-    reloader = Autoreloader(bus, frequency=0.01, match=r"^$")
-    reloader.files.add(str(watched))
-    reloader.subscribe()
-    restarted = RestartRecorder(bus)
-    bus.start()
-    try:
-        wait_until(lambda: str(watched) in reloader.mtimes)
+    with reloading_on(bus, watched) as (_, restarted):
         watched.unlink()
-        assert restarted.exits.wait(DEADLINE)
-    finally:
-        if not restarted.exits.is_set():
-            bus.exit()
+        assert restarted.wait(DEADLINE)
 
 
 def test_autoreloader_watches_module_files(bus: Any) -> None:
