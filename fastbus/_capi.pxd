@@ -19,6 +19,8 @@ cdef extern from "Python.h":
     void PyType_Modified(type cls)
     PyObject *PyDict_GetItemWithError(object d, object key)
     PyObject *PyErr_Occurred()
+    void PyErr_Clear()
+    Py_hash_t PyObject_Hash_unchecked "PyObject_Hash" (object value)
     void PyList_SET_ITEM_STEAL "PyList_SET_ITEM" (object lst, Py_ssize_t i, PyObject *item)
     PyObject *PyList_GET_ITEM_BORROWED "PyList_GET_ITEM" (object lst, Py_ssize_t i)
     Py_ssize_t PyList_GET_SIZE(object lst)
@@ -29,10 +31,10 @@ cdef extern from *:
     """
     /* Calling this from Cython re-raises the exception that is already set, so that a plain
        try/except can handle the failure of a C-level call. */
-    static PyObject *fastbus_pending_error(void) { return NULL; }
+    static inline PyObject *fastbus_pending_error(void) { return NULL; }
 
     /* Put a METH_FASTCALL method on an extension type after it is created. */
-    static int fastbus_add_method(PyTypeObject *type, PyMethodDef *def) {
+    static inline int fastbus_add_method(PyTypeObject *type, PyMethodDef *def) {
         PyObject *descr = PyDescr_NewMethod(type, def);
         if (descr == NULL) return -1;
         if (PyDict_SetItemString(type->tp_dict, def->ml_name, descr) < 0) {

@@ -14,16 +14,18 @@ signatures and behaviour. What differs is how:
 
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject, PyCallable_Check
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.ref cimport Py_INCREF
+from libc.string cimport memmove
 
 from fastbus._capi cimport (
     METH_FASTCALL, METH_KEYWORDS, PyMethodDef, PyObject_Vectorcall, PyDict_GetItemWithError,
-    PyErr_Occurred, PyList_SET_ITEM_STEAL, PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New,
+    PyErr_Occurred, PyErr_Clear, PyObject_Hash_unchecked, PyList_SET_ITEM_STEAL, PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New,
     add_method, pending_error,
 )
 
 import threading
-from bisect import bisect_left, bisect_right
 
 from fastbus._arguments import check_callback, check_channel, resolve_priority, subscriber
 from fastbus._errors import ChannelFailures
@@ -31,43 +33,133 @@ from fastbus._errors import ChannelFailures
 __all__ = ("CoreBus",)
 
 cdef object DEFAULT_PRIORITY = 50
+cdef long long EXACT_LIMIT = 1LL << 53  # every int up to this is exact as a double
 cdef object NO_CHANNEL = object()  # what the last-published cache holds when empty
+
+
+cdef inline bint _exact_double(object priority, double *value) except -1:
+    # Whether a C double holds *priority* exactly, so that ordering can compare doubles;
+    # everything else (big ints, Fractions, subclasses) is compared as Python objects.
+    cdef int overflow = 0
+    cdef long long whole
+    if type(priority) is float:
+        value[0] = priority
+        return True
+    if type(priority) is int:
+        whole = PyLong_AsLongLongAndOverflow(priority, &overflow)
+        if overflow == 0 and -EXACT_LIMIT <= whole <= EXACT_LIMIT:
+            value[0] = <double>whole
+            return True
+    return False
 
 
 @cython.final
 cdef class _Channel:
-    """The subscribers of one channel (see the module docstring)."""
+    """The subscribers of one channel, sorted by (priority, subscription number).
 
-    cdef list callbacks   # what publish reads: the listeners in call order
-    cdef list keys        # parallel (priority, number) sort keys
-    cdef dict index       # callback -> its key
-    cdef Py_ssize_t readers  # publishes running on ``callbacks`` right now
+    ``callbacks`` is what publish reads; the rest is only touched under the bus's lock.
+    Priorities live twice: as the objects given (for ``_entries`` and for comparing exotic
+    numbers) and, while every one of them fits a double exactly, as doubles, so that finding
+    a position is a binary search in C.
+    """
+
+    cdef list callbacks       # the listeners in call order
+    cdef list priorities      # their priorities, as given
+    cdef double *order        # the priorities as doubles (meaningful while inexact == 0)
+    cdef unsigned long long *numbers  # subscription numbers: ties run in this order
+    cdef Py_ssize_t capacity
+    cdef Py_ssize_t inexact   # how many priorities a double cannot hold exactly
+    cdef dict index           # callback -> (priority, number)
+    cdef Py_ssize_t readers   # publishes running on ``callbacks`` right now
 
     def __cinit__(self):
         self.callbacks = []
-        self.keys = []
+        self.priorities = []
         self.index = {}
-        self.readers = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.order)
+        PyMem_Free(self.numbers)
+
+    cdef int _reserve(self, Py_ssize_t size) except -1:
+        cdef Py_ssize_t capacity
+        cdef void *grown
+        if size <= self.capacity:
+            return 0
+        capacity = max(size, 2 * self.capacity, 8)
+        grown = PyMem_Realloc(self.order, capacity * sizeof(double))
+        if grown is NULL:
+            raise MemoryError()
+        self.order = <double *>grown
+        grown = PyMem_Realloc(self.numbers, capacity * sizeof(unsigned long long))
+        if grown is NULL:
+            raise MemoryError()
+        self.numbers = <unsigned long long *>grown
+        self.capacity = capacity
+        return 0
+
+    cdef Py_ssize_t _position(self, object priority, unsigned long long number) except -1:
+        """How many entries sort before ``(priority, number)``."""
+        cdef Py_ssize_t lo = 0, hi = len(self.callbacks), mid
+        cdef double value
+        cdef object other
+        if self.inexact == 0 and _exact_double(priority, &value):
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if self.order[mid] < value or (self.order[mid] == value and self.numbers[mid] < number):
+                    lo = mid + 1
+                else:
+                    hi = mid
+            return lo
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            other = self.priorities[mid]
+            if other < priority or (not priority < other and self.numbers[mid] < number):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     cdef inline void _own_callbacks(self):
         # Copy-on-write: a running publish keeps the list it started with.
         if self.readers:
             self.callbacks = list(self.callbacks)
 
-    cdef void insert(self, object callback, tuple key):
-        cdef Py_ssize_t at = bisect_right(self.keys, key)
-        self._own_callbacks()
-        self.keys.insert(at, key)
-        self.callbacks.insert(at, callback)
+    cdef int insert(self, object callback, object priority, unsigned long long number) except -1:
+        cdef Py_ssize_t size = len(self.callbacks)
+        cdef Py_ssize_t at = self._position(priority, number)
+        cdef double value = 0
+        cdef bint exact = _exact_double(priority, &value)
+        key = (priority, number)
+        self._reserve(size + 1)
         self.index[callback] = key
-
-    cdef tuple remove(self, object callback):
-        cdef tuple key = self.index.pop(callback)
-        cdef Py_ssize_t at = bisect_left(self.keys, key)
+        # Nothing below can fail or run Python code: the arrays stay in step.
         self._own_callbacks()
-        del self.keys[at]
+        self.callbacks.insert(at, callback)
+        self.priorities.insert(at, priority)
+        memmove(&self.order[at + 1], &self.order[at], (size - at) * sizeof(double))
+        memmove(&self.numbers[at + 1], &self.numbers[at], (size - at) * sizeof(unsigned long long))
+        self.order[at] = value
+        self.numbers[at] = number
+        if not exact:
+            self.inexact += 1
+        return 0
+
+    cdef int remove(self, object callback, tuple key) except -1:
+        cdef object priority = key[0]
+        cdef unsigned long long number = key[1]
+        cdef Py_ssize_t size = len(self.callbacks)
+        cdef Py_ssize_t at = self._position(priority, number)
+        cdef double value
+        del self.index[callback]
+        self._own_callbacks()
         del self.callbacks[at]
-        return key
+        del self.priorities[at]
+        memmove(&self.order[at], &self.order[at + 1], (size - at - 1) * sizeof(double))
+        memmove(&self.numbers[at], &self.numbers[at + 1], (size - at - 1) * sizeof(unsigned long long))
+        if not _exact_double(priority, &value):
+            self.inexact -= 1
+        return 0
 
 
 cdef inline bint _plain_number(object priority):
@@ -137,11 +229,11 @@ cdef class CoreBus:
                 self._channels[channel] = chan
             old = chan.index.get(callback)
             if old is None:
-                chan.insert(callback, (priority, self._next_number))
+                chan.insert(callback, priority, self._next_number)
                 self._next_number += 1
             else:
-                chan.remove(callback)
-                chan.insert(callback, (priority, old[1]))
+                chan.remove(callback, old)
+                chan.insert(callback, priority, old[1])
         finally:
             self._lock.release()
         return None
@@ -149,6 +241,7 @@ cdef class CoreBus:
     def unsubscribe(self, channel, callback):
         """Stop calling *callback* on *channel*; a no-op if it is not subscribed there."""
         cdef _Channel chan
+        cdef tuple old
         if hash_failed(channel):
             check_channel(channel)
         if hash_failed(callback):
@@ -156,8 +249,10 @@ cdef class CoreBus:
         self._lock.acquire()
         try:
             chan = self._channels.get(channel)
-            if chan is not None and callback in chan.index:
-                chan.remove(callback)
+            if chan is not None:
+                old = chan.index.get(callback)
+                if old is not None:
+                    chan.remove(callback, old)
         finally:
             self._lock.release()
 
@@ -201,7 +296,7 @@ cdef class CoreBus:
         self._lock.acquire()
         try:
             chan = self._channels[channel]
-            return [(key[0], cb) for key, cb in zip(chan.keys, chan.callbacks)]
+            return list(zip(chan.priorities, chan.callbacks))
         finally:
             self._lock.release()
 
@@ -226,9 +321,9 @@ cdef class CoreBus:
 
 
 cdef inline bint hash_failed(object value):
-    try:
-        hash(value)
-    except TypeError:
+    # The caller then reruns the check in Python, which raises the right error.
+    if PyObject_Hash_unchecked(value) == -1 and PyErr_Occurred() is not NULL:
+        PyErr_Clear()
         return True
     return False
 
