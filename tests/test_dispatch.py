@@ -281,3 +281,31 @@ def test_channel_failures_api_matches_wspbus():
     from cherrypy.process import wspbus
     public = {n for n in dir(wspbus.ChannelFailures) if not n.startswith("_")}
     assert public <= set(dir(ChannelFailures))
+
+
+def test_order_matches_a_reference_model_under_random_edits(bus):
+    """Random subscribes, re-subscribes and unsubscribes, with ints, floats, huge ints and
+    Fractions mixed, always leave the listeners sorted by (priority, first subscription)."""
+    import random
+    from fractions import Fraction
+
+    rng = random.Random(1803)
+    pool = [0, 1, 50, 50.0, -3, 2.5, 2**53, 2**53 + 1, float(2**53), 10**30, -(10**30),
+            Fraction(1, 3), Fraction(5, 2), float("inf"), float("-inf")]
+    callbacks = [recorder([], f"l{i}") for i in range(40)]
+    model = {}  # callback -> (priority, first subscription number)
+    counter = 0
+    for _ in range(3000):
+        callback = rng.choice(callbacks)
+        if rng.random() < 0.35:
+            bus.unsubscribe("ch", callback)
+            model.pop(callback, None)
+        else:
+            priority = rng.choice(pool)
+            bus.subscribe("ch", callback, priority)
+            number = model[callback][1] if callback in model else counter
+            counter += 1
+            model[callback] = (priority, number)
+    expected = sorted(model.items(), key=lambda item: item[1])
+    assert bus._entries("ch") == [(key[0], cb) for cb, key in expected]
+    assert bus.publish("ch") == [cb.__name__ for cb, _ in expected]
