@@ -120,7 +120,7 @@ def _remember_command_line(argv: Sequence[str]) -> None:
     from ._reexec import interpreter_argv
 
     command = [sys.executable, *interpreter_argv(), "-m", "fastbus.run", *argv]
-    sys.orig_argv = command  # type: ignore[attr-defined]
+    setattr(sys, "orig_argv", command)  # setattr: the attribute is new in Python 3.10
 
 
 def main(argv: Sequence[str] | None = None) -> int:

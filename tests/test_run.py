@@ -11,7 +11,6 @@ import ast
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Sequence
 
