@@ -207,10 +207,9 @@ def test_help(tmp_path: Path, plain_env: dict, flag: str) -> None:
 
 # -- restart ------------------------------------------------------------------------------------
 
-# A CherryPy program with no HTTP server: the first run lets the Autoreloader restart the
-# process (by making the script look modified), the second one exits with status 7. Each run
-# appends a line to the journal named by argv[1].
-RESTARTING_APP = """\
+# What each run of a restarting program records, one line per run in the journal named by
+# argv[1], before it decides (first_run) whether to restart.
+JOURNAL_PRELUDE = """\
 import os, sys, threading, time
 import cherrypy
 import fastbus
@@ -221,6 +220,7 @@ with open(journal, "a") as f:
         "installed": fastbus.installed(),
         "compiled": fastbus.COMPILED,
         "argv": sys.argv,
+        "orig_argv": getattr(sys, "orig_argv", None),
         "name": __name__,
         "pid": os.getpid(),
     }) + "\\n")
@@ -229,6 +229,11 @@ with open(journal) as f:
 
 cherrypy.config.update({"log.screen": False})
 cherrypy.server.unsubscribe()
+"""
+
+# A CherryPy program with no HTTP server: the first run lets the Autoreloader restart the
+# process (by making the script look modified), the second one exits with status 7.
+RESTARTING_APP = JOURNAL_PRELUDE + """\
 engine = cherrypy.engine
 if first_run:
     engine.autoreload.frequency = 0.05
@@ -270,24 +275,7 @@ def test_autoreloader_restart_comes_back_on_fastbus(tmp_path: Path, core_env: di
     assert first["pid"] == second["pid"], "restart re-executes in place"
 
 
-RESTARTING_MODULE = """\
-import os, sys
-import cherrypy
-import fastbus
-
-journal = sys.argv[1]
-with open(journal, "a") as f:
-    f.write(repr({
-        "installed": fastbus.installed(),
-        "compiled": fastbus.COMPILED,
-        "argv": sys.argv,
-        "orig_argv": getattr(sys, "orig_argv", None),
-    }) + "\\n")
-with open(journal) as f:
-    first_run = len(f.readlines()) == 1
-
-cherrypy.config.update({"log.screen": False})
-cherrypy.server.unsubscribe()
+RESTARTING_MODULE = JOURNAL_PRELUDE + """\
 engine = cherrypy.engine
 engine.autoreload.unsubscribe()
 engine.start()
