@@ -20,6 +20,8 @@ cdef extern from "Python.h":
     PyObject *PyDict_GetItemWithError(object d, object key)
     PyObject *PyErr_Occurred()
     void PyErr_Clear()
+    void PyObject_GC_Track(object op)
+    void PyObject_GC_UnTrack(object op)
     Py_hash_t PyObject_Hash_unchecked "PyObject_Hash" (object value)
     void PyList_SET_ITEM_STEAL "PyList_SET_ITEM" (object lst, Py_ssize_t i, PyObject *item)
     PyObject *PyList_GET_ITEM_BORROWED "PyList_GET_ITEM" (object lst, Py_ssize_t i)

@@ -21,7 +21,8 @@ from libc.string cimport memmove
 
 from fastbus._capi cimport (
     METH_FASTCALL, METH_KEYWORDS, PyMethodDef, PyObject_Vectorcall, PyDict_GetItemWithError,
-    PyErr_Occurred, PyErr_Clear, PyObject_Hash_unchecked, PyList_SET_ITEM_STEAL, PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New,
+    PyErr_Occurred, PyErr_Clear, PyObject_Hash_unchecked, PyObject_GC_Track, PyObject_GC_UnTrack,
+    PyList_SET_ITEM_STEAL, PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New,
     add_method, pending_error,
 )
 
@@ -33,6 +34,10 @@ from fastbus._errors import ChannelFailures
 __all__ = ("CoreBus",)
 
 cdef object DEFAULT_PRIORITY = 50
+
+# The registry edits, as queued by CoreBus._edit.
+cdef enum Edit:
+    SUBSCRIBE, UNSUBSCRIBE, CLEAR, REMOVE
 cdef long long EXACT_LIMIT = 1LL << 53  # every int up to this is exact as a double
 cdef object NO_CHANNEL = object()  # what the last-published cache holds when empty
 
@@ -198,6 +203,8 @@ cdef class CoreBus:
     cdef _Channel _last_channel
     cdef object _lock
     cdef unsigned long long _next_number
+    cdef bint _editing
+    cdef list _pending        # nested edits, applied after the current one (see _edit)
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
@@ -206,14 +213,73 @@ cdef class CoreBus:
         self._last_channel = None
         self._lock = threading.RLock()
         self._next_number = 0
+        self._pending = []
+
+    cdef int _edit(self, Edit edit, object channel, object callback, object priority) except -1:
+        """Apply a registry edit under the lock, one edit at a time.
+
+        See :meth:`fastbus._core_py.CoreBus._edit`: an edit nested in another (through a
+        callback's ``__hash__``, a priority's comparison or a garbage-collector finalizer) is
+        queued and applied after it, so the C arrays never see two edits interleaved.
+        """
+        self._lock.acquire()
+        try:
+            if self._editing or self._pending:
+                self._pending.append((edit, channel, callback, priority))
+                if self._editing:
+                    return 0
+            self._editing = True
+            try:
+                if self._pending:
+                    while self._pending:
+                        item = self._pending.pop(0)
+                        self._apply(item[0], item[1], item[2], item[3])
+                else:
+                    self._apply(edit, channel, callback, priority)
+                    while self._pending:
+                        item = self._pending.pop(0)
+                        self._apply(item[0], item[1], item[2], item[3])
+            finally:
+                self._editing = False
+        finally:
+            self._lock.release()
+        return 0
+
+    cdef int _apply(self, Edit edit, object channel, object callback, object priority) except -1:
+        cdef _Channel chan
+        cdef tuple old
+        if edit == CLEAR:
+            self._channels[channel] = _Channel()
+            self._forget_last()
+            return 0
+        if edit == REMOVE:
+            del self._channels[channel]
+            self._forget_last()
+            return 0
+        chan = self._channels.get(channel)
+        if edit == UNSUBSCRIBE:
+            if chan is not None:
+                old = chan.index.get(callback)
+                if old is not None:
+                    chan.remove(callback, old)
+            return 0
+        if chan is None:
+            chan = _Channel()
+            self._channels[channel] = chan
+        old = chan.index.get(callback)
+        if old is None:
+            chan.insert(callback, priority, self._next_number)
+            self._next_number += 1
+        else:
+            chan.remove(callback, old)
+            chan.insert(callback, priority, old[1])
+        return 0
 
     def subscribe(self, channel, callback=None, priority=None):
         """Call *callback* on each publish to *channel*, at *priority* (lower runs first).
 
         See :meth:`fastbus._core_py.CoreBus.subscribe`, the contract.
         """
-        cdef _Channel chan
-        cdef tuple old
         if callback is None:
             return subscriber(self.subscribe, channel, priority)
         if hash_failed(channel):
@@ -221,40 +287,16 @@ cdef class CoreBus:
         if not PyCallable_Check(callback) or hash_failed(callback):
             check_callback(callback)
         priority = _checked_priority(callback, priority)
-        self._lock.acquire()
-        try:
-            chan = self._channels.get(channel)
-            if chan is None:
-                chan = _Channel()
-                self._channels[channel] = chan
-            old = chan.index.get(callback)
-            if old is None:
-                chan.insert(callback, priority, self._next_number)
-                self._next_number += 1
-            else:
-                chan.remove(callback, old)
-                chan.insert(callback, priority, old[1])
-        finally:
-            self._lock.release()
+        self._edit(SUBSCRIBE, channel, callback, priority)
         return None
 
     def unsubscribe(self, channel, callback):
         """Stop calling *callback* on *channel*; a no-op if it is not subscribed there."""
-        cdef _Channel chan
-        cdef tuple old
         if hash_failed(channel):
             check_channel(channel)
         if hash_failed(callback):
             check_callback(callback)
-        self._lock.acquire()
-        try:
-            chan = self._channels.get(channel)
-            if chan is not None:
-                old = chan.index.get(callback)
-                if old is not None:
-                    chan.remove(callback, old)
-        finally:
-            self._lock.release()
+        self._edit(UNSUBSCRIBE, channel, callback, None)
 
     # ``publish`` is added below as a METH_FASTCALL method.
 
@@ -303,21 +345,11 @@ cdef class CoreBus:
     def _clear(self, channel):
         """Remove every listener of *channel*, creating it if needed."""
         check_channel(channel)
-        self._lock.acquire()
-        try:
-            self._channels[channel] = _Channel()
-            self._forget_last()
-        finally:
-            self._lock.release()
+        self._edit(CLEAR, channel, None, None)
 
     def _remove_channel(self, channel):
         """Forget *channel* and its listeners; KeyError if there is no such."""
-        self._lock.acquire()
-        try:
-            del self._channels[channel]
-            self._forget_last()
-        finally:
-            self._lock.release()
+        self._edit(REMOVE, channel, None, None)
 
 
 cdef inline bint hash_failed(object value):
@@ -366,7 +398,7 @@ cdef object _publish(object self, PyObject **args, Py_ssize_t nargs, PyObject *k
         raise TypeError("publish() missing 1 required positional argument: 'channel'")
     channel = <object>args[0]
     bus = <CoreBus>self
-    if channel is bus._last_name:
+    if channel is bus._last_name and bus._last_channel is not None:
         chan = bus._last_channel
     else:
         found = PyDict_GetItemWithError(bus._channels, channel)
@@ -386,6 +418,9 @@ cdef object _publish(object self, PyObject **args, Py_ssize_t nargs, PyObject *k
     output = PyList_New(n)
     if n == 0:
         return output
+    # Until every slot is filled the list must stay out of the garbage collector's sight
+    # (gc.get_referrers() could hand it to a listener, NULL slots and all).
+    PyObject_GC_UnTrack(output)
     chan.readers += 1
     try:
         for i in range(n):
@@ -398,6 +433,7 @@ cdef object _publish(object self, PyObject **args, Py_ssize_t nargs, PyObject *k
             PyList_SET_ITEM_STEAL(output, i, result)
     finally:
         chan.readers -= 1
+    PyObject_GC_Track(output)
     if failures is not None:
         raise failures
     return output

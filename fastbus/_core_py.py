@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
+from collections import deque
 from itertools import count
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator
 
@@ -63,6 +64,8 @@ class CoreBus:
     _channels: dict[Hashable, _Channel]
     _lock: threading.RLock
     _numbers: Iterator[int]
+    _editing: bool
+    _pending: deque[tuple[Callable[..., None], tuple[Any, ...]]]
 
     if TYPE_CHECKING:
         # Provided by the lifecycle Bus; a failing listener is logged through it.
@@ -75,7 +78,29 @@ class CoreBus:
         self._channels = {}
         self._lock = threading.RLock()
         self._numbers = count()
+        self._editing = False
+        self._pending = deque()
         return self
+
+    def _edit(self, action: Callable[..., None], *args: Any) -> None:
+        """Apply a registry edit under the lock, one edit at a time.
+
+        An edit may run Python code midway (a callback's ``__hash__`` or ``__eq__``, a
+        priority's comparison, a finalizer run by the garbage collector), and that code may
+        edit the registry again, in this thread since the lock is held. Such a nested edit is
+        queued and applied right after the current one, never on its halfway state.
+        """
+        with self._lock:
+            self._pending.append((action, args))
+            if self._editing:
+                return
+            self._editing = True
+            try:
+                while self._pending:
+                    action, args = self._pending.popleft()
+                    action(*args)
+            finally:
+                self._editing = False
 
     def subscribe(
         self,
@@ -99,17 +124,19 @@ class CoreBus:
         check_channel(channel)
         check_callback(callback)
         priority = resolve_priority(callback, priority)
-        with self._lock:
-            chan = self._channels.get(channel)
-            if chan is None:
-                chan = self._channels[channel] = _Channel()
-            old = chan.index.get(callback)
-            if old is None:
-                chan.insert(callback, (priority, next(self._numbers)))
-            else:
-                chan.remove(callback)
-                chan.insert(callback, (priority, old[1]))
+        self._edit(self._subscribe_now, channel, callback, priority)
         return None
+
+    def _subscribe_now(self, channel: Hashable, callback: Callable[..., Any], priority: Any) -> None:
+        chan = self._channels.get(channel)
+        if chan is None:
+            chan = self._channels[channel] = _Channel()
+        old = chan.index.get(callback)
+        if old is None:
+            chan.insert(callback, (priority, next(self._numbers)))
+        else:
+            chan.remove(callback)
+            chan.insert(callback, (priority, old[1]))
 
     def unsubscribe(self, channel: Hashable, callback: Callable[..., Any]) -> None:
         """Stop calling *callback* on *channel*; a no-op if it is not subscribed there.
@@ -122,10 +149,12 @@ class CoreBus:
             hash(callback)
         except TypeError:
             check_callback(callback)
-        with self._lock:
-            chan = self._channels.get(channel)
-            if chan is not None and callback in chan.index:
-                chan.remove(callback)
+        self._edit(self._unsubscribe_now, channel, callback)
+
+    def _unsubscribe_now(self, channel: Hashable, callback: Callable[..., Any]) -> None:
+        chan = self._channels.get(channel)
+        if chan is not None and callback in chan.index:
+            chan.remove(callback)
 
     def publish(self, channel: Hashable, /, *args: Any, **kwargs: Any) -> list[Any]:
         """Call every listener of *channel* with the given arguments; return their results.
@@ -205,10 +234,8 @@ class CoreBus:
     def _clear(self, channel: Hashable) -> None:
         """Remove every listener of *channel*, creating it if needed."""
         check_channel(channel)
-        with self._lock:
-            self._channels[channel] = _Channel()
+        self._edit(self._channels.__setitem__, channel, _Channel())
 
     def _remove_channel(self, channel: Hashable) -> None:
         """Forget *channel* and its listeners; KeyError if there is no such."""
-        with self._lock:
-            del self._channels[channel]
+        self._edit(self._channels.__delitem__, channel)

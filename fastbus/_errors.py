@@ -35,3 +35,5 @@ class ChannelFailures(Exception):
 
     def __bool__(self) -> bool:
         return bool(self._exceptions)
+
+    __nonzero__ = __bool__  # wspbus's name for it, kept for code that calls it

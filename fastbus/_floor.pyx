@@ -11,7 +11,8 @@ from cpython.object cimport PyObject, PyTypeObject
 
 from fastbus._capi cimport (
     METH_FASTCALL, METH_KEYWORDS, PyMethodDef, PyObject_Vectorcall, PyList_SET_ITEM_STEAL,
-    PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New, add_method,
+    PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New, PyObject_GC_Track, PyObject_GC_UnTrack,
+    add_method,
 )
 
 __all__ = ("Floor",)
@@ -35,11 +36,13 @@ cdef object _call(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwna
     cdef Py_ssize_t i, n = PyList_GET_SIZE(callbacks)
     cdef list output = PyList_New(n)
     cdef PyObject *result
+    PyObject_GC_UnTrack(output)  # as the bus does: no half-filled list in the collector's sight
     for i in range(n):
         result = PyObject_Vectorcall(PyList_GET_ITEM_BORROWED(callbacks, i), args, <size_t>nargs, kwnames)
         if result is NULL:
             raise  # the callback's own exception
         PyList_SET_ITEM_STEAL(output, i, result)
+    PyObject_GC_Track(output)
     return output
 
 

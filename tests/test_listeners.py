@@ -104,3 +104,17 @@ def test_len_items_and_repr(bus):
     assert dict(bus.listeners.items())["ch"] == {a}
     text = repr(bus.listeners)
     assert "'ch': {<function a" in text and "'start': set()" in text
+
+
+def test_publish_after_resetting_or_deleting_a_channel_sees_the_change(bus):
+    # The compiled core remembers the channel published last; resetting or deleting the
+    # channel must make it forget.
+    bus.subscribe("ch", a)
+    assert bus.publish("ch") == ["a"]
+    bus.listeners["ch"] = set()
+    bus.subscribe("ch", b)
+    assert bus.publish("ch") == ["b"]
+    del bus.listeners["ch"]
+    assert bus.publish("ch") == []
+    bus.subscribe("ch", a)
+    assert bus.publish("ch") == ["a"]
