@@ -13,8 +13,8 @@ unsubscribes them when it stops. CherryPy runs on fastbus (``fastbus.install()``
          -H 'Content-Type: application/json' http://127.0.0.1:8080/carts
     curl http://127.0.0.1:8080/carts
 
-A cart with missing fields or wrong types gets a 400 with a message naming the field, and is
-not saved. SIGTERM (or Ctrl-C) stops the bus: the plugin closes the database after the last
+A cart with missing fields, wrong types or numbers out of range (quantity 1 to 1,000,000,
+price 0 to 1,000,000,000) gets a 400 with a message naming the field, and is not saved. SIGTERM (or Ctrl-C) stops the bus: the plugin closes the database after the last
 request was answered, and every accepted cart has been committed by then.
 """
 
@@ -41,6 +41,13 @@ class CartError(ValueError):
     """A cart that cannot be saved; the message says which field is wrong and why."""
 
 
+# Bounds keep every product finite and within what SQLite stores: JSON allows integers of any
+# size (10**400 overflows a float, 10**20 SQLite's INTEGER) and Python's decoder takes NaN and
+# Infinity, none of which a shop can sell.
+MAX_QUANTITY = 1_000_000
+MAX_PRICE = 1_000_000_000
+
+
 class Cart:
     """A customer's cart: a name and a list of items (sku, quantity, unit price)."""
 
@@ -50,7 +57,8 @@ class Cart:
 
     @property
     def total(self) -> float:
-        return round(sum(item["quantity"] * item["price"] for item in self.items), 2)
+        """The sum of quantity × price, as a float (SQLite's REAL) even when all are integers."""
+        return round(math.fsum(item["quantity"] * float(item["price"]) for item in self.items), 2)
 
     @classmethod
     def from_json(cls, data: Any) -> Cart:
@@ -70,7 +78,12 @@ class Cart:
         items = data["items"]
         if not isinstance(items, list) or not items:
             raise CartError("'items' must be a non-empty list")
-        return cls(customer.strip(), [cls._item(n, item) for n, item in enumerate(items)])
+        cart = cls(customer.strip(), [cls._item(n, item) for n, item in enumerate(items)])
+        # Bounded items keep it finite unless there are about 10**293 of them; checked anyway,
+        # since an infinite total would be saved and then listed as invalid JSON.
+        if not math.isfinite(cart.total):
+            raise CartError("the cart's 'total' is too large")
+        return cart
 
     @staticmethod
     def _item(n: int, item: Any) -> dict[str, Any]:
@@ -86,16 +99,12 @@ class Cart:
         sku, quantity, price = item["sku"], item["quantity"], item["price"]
         if not isinstance(sku, str) or not sku:
             raise CartError(f"'{where}.sku' must be a non-empty string")
-        # bool is an int to Python, never a quantity or a price to a shop.
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-            raise CartError(f"'{where}.quantity' must be a whole number of at least 1")
-        if (
-            isinstance(price, bool)
-            or not isinstance(price, (int, float))
-            or not math.isfinite(price)
-            or price < 0
-        ):
-            raise CartError(f"'{where}.price' must be a number, zero or more")
+        # bool is an int to Python, never a quantity or a price to a shop. The range checks
+        # compare without converting, so a huge int cannot overflow and NaN fails them.
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+            raise CartError(f"'{where}.quantity' must be a whole number from 1 to {MAX_QUANTITY:,}")
+        if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= MAX_PRICE:
+            raise CartError(f"'{where}.price' must be a number from 0 to {MAX_PRICE:,}")
         return {"sku": sku, "quantity": quantity, "price": price}
 
 

@@ -108,8 +108,25 @@ BAD_CARTS = [
     ({"customer": "x", "items": [{"sku": "a", "quantity": "2", "price": 1}]}, "'items[0].quantity' must be a whole number"),
     ({"customer": "x", "items": [{"sku": "a", "quantity": True, "price": 1}]}, "'items[0].quantity' must be a whole number"),
     ({"customer": "x", "items": [{"sku": "a", "quantity": 1, "price": -1}]}, "'items[0].price' must be a number"),
+    # Out of range: each was a 500 (an OverflowError, or SQLite's INTEGER limit) or, for the
+    # last, a cart saved with the total Infinity, which GET /carts then sent as invalid JSON.
+    ({"customer": "x", "items": [{"sku": "a", "quantity": 1, "price": 10**400}]}, "'items[0].price' must be a number"),
+    ({"customer": "x", "items": [{"sku": "a", "quantity": 1, "price": 1e9 + 1}]}, "'items[0].price' must be a number"),
+    ({"customer": "x", "items": [{"sku": "a", "quantity": 10**400, "price": 1.5}]}, "'items[0].quantity' must be a whole number"),
+    ({"customer": "x", "items": [{"sku": "a", "quantity": 10**20, "price": 1}]}, "'items[0].quantity' must be a whole number"),
+    ({"customer": "x", "items": [{"sku": "a", "quantity": 1_000_001, "price": 1}]}, "'items[0].quantity' must be a whole number"),
+    ({"customer": "x", "items": [{"sku": "a", "quantity": 1, "price": 1e308}] * 2}, "'items[0].price' must be a number"),
     (["not", "an", "object"], "a cart must be a JSON object"),
 ]
+
+
+def strict_json(body: bytes) -> Any:
+    """Decode *body*, refusing NaN and Infinity, which Python's decoder takes but JSON lacks."""
+
+    def refuse(literal: str) -> Any:
+        raise ValueError(f"{literal} is not JSON")
+
+    return json.loads(body, parse_constant=refuse)
 
 
 def sqlite_carts(path: Path) -> list[tuple[str, list[Any], float]]:
@@ -153,8 +170,12 @@ def test_ecommerce_saves_carts_through_the_bus(start: Callable[..., Server], tmp
     assert status == 201 and json.loads(body)["id"] == count + 1
 
     for bad, message in BAD_CARTS:
-        status, body = post_json(port, bad)
-        assert status == 400 and body["error"].startswith(message), (bad, body)
+        status, raw = request(port, "/carts", json.dumps(bad).encode())
+        assert status == 400 and json.loads(raw)["error"].startswith(message), (bad, status, raw[:300])
+    # NaN and Infinity are not JSON, but Python's decoder takes them: refused as well.
+    for literal in (b"NaN", b"Infinity", b"-Infinity"):
+        status, body = request(port, "/carts", b'{"customer": "x", "items": [{"sku": "a", "quantity": 1, "price": %s}]}' % literal)
+        assert status == 400 and json.loads(body)["error"].startswith("'items[0].price' must be a number"), body
     status, body = request(port, "/carts", b"{not json")
     assert status == 400 and json.loads(body)["error"].startswith("the cart is not valid JSON")
     status, body = request(port, "/carts", b"customer=x", "application/x-www-form-urlencoded")
@@ -162,7 +183,7 @@ def test_ecommerce_saves_carts_through_the_bus(start: Callable[..., Server], tmp
 
     expected = sorted((f"customer {n}", cart(n)["items"], (n + 1) * 2.5) for n in range(count + 1))
     status, body = request(port, "/carts")
-    listed = json.loads(body)
+    listed = strict_json(body)
     assert status == 200 and [c["id"] for c in listed] == list(range(1, count + 2))
     assert sorted((c["customer"], c["items"], c["total"]) for c in listed) == expected
     assert sorted(sqlite_carts(db_path)) == expected  # straight from the file, while it runs
