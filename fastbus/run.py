@@ -151,6 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = os.path.abspath(script)
             reason = "[Errno 2] No such file or directory"
             _fail(EX_USAGE, f"{sys.executable}: can't open file {where!r}: {reason}")
+        if _lacks_main_module(script):
+            # python's own one-line refusal, status 1, where runpy would raise an ImportError
+            # with a traceback; python names the path it put in sys.path[0].
+            where = script if os.path.isabs(script) else os.path.join(os.getcwd(), script)
+            _fail(EX_NO_MODULE, f"{sys.executable}: can't find '__main__' module in {where!r}")
         _remember_command_line(argv)
         _install()
         if replace_path0:
@@ -175,6 +180,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(EX_NO_MODULE, f"{sys.executable}: {problem}")
     runpy.run_module(module, run_name="__main__", alter_sys=True)
     return 0
+
+
+def _lacks_main_module(script: str) -> bool:
+    """True for a directory or zip file with no ``__main__`` module, which python will not run.
+
+    Anything that is not an import path entry (a plain file, whatever its name) runs as a
+    script, as :func:`runpy.run_path` decides it.
+    """
+    import importlib.machinery
+    import pkgutil
+
+    if pkgutil.get_importer(script) is None:
+        return False
+    return importlib.machinery.PathFinder.find_spec("__main__", [script]) is None
 
 
 def _install() -> None:

@@ -199,6 +199,31 @@ def test_usage_errors(tmp_path: Path, plain_env: dict, args: list, status: int, 
     assert done.stdout == ""
 
 
+@pytest.mark.parametrize("where", ["relative", "absolute", "zip"])
+def test_no_main_module_is_refused_as_python_does(tmp_path: Path, plain_env: dict, where: str) -> None:
+    # python gives one line naming the path and status 1; runpy alone would raise a traceback.
+    (tmp_path / "nomain").mkdir()
+    (tmp_path / "nomain" / "other.py").write_text("print('not run')\n")
+    if where == "zip":
+        import zipfile
+
+        with zipfile.ZipFile(tmp_path / "nomain.zip", "w") as archive:
+            archive.writestr("other.py", "print('not run')\n")
+        target = str(tmp_path / "nomain.zip")
+    else:
+        target = "nomain" if where == "relative" else str(tmp_path / "nomain")
+
+    launched = run(["-m", "fastbus.run", target, "arg"], plain_env, tmp_path, check_status=None)
+    plain = run([target, "arg"], plain_env, tmp_path, check_status=None)
+
+    assert (launched.returncode, launched.stdout, launched.stderr) == (
+        plain.returncode, plain.stdout, plain.stderr,
+    )
+    named = target if os.path.isabs(target) else str(tmp_path.resolve() / target)
+    assert plain.returncode == 1
+    assert plain.stderr.endswith(f"can't find '__main__' module in {named!r}\n")
+
+
 @pytest.mark.parametrize("flag", ["-h", "--help"])
 def test_help(tmp_path: Path, plain_env: dict, flag: str) -> None:
     done = run(["-m", "fastbus.run", flag, "ignored.py"], plain_env, tmp_path)
