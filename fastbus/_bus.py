@@ -7,6 +7,7 @@ state diagram; each transition publishes to the channel of the same name.
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import numbers
 import os
@@ -43,13 +44,14 @@ class _StateAttribute:
         return getattr(bus, "_fastbus_state", states.STOPPED)
 
     def __set__(self, bus: Any, value: State) -> None:
-        changed = getattr(bus, "_state_changed", None)
-        if changed is None:
-            bus._fastbus_state = value
-            return
-        with changed:
-            bus._fastbus_state = value
-            changed.notify_all()
+        bus._fastbus_state = value
+        # Wake every wait(). No lock is taken: the state is often set from a signal handler,
+        # which may interrupt this very loop in the same thread.
+        for waker in list(getattr(bus, "_wakers", ())):
+            try:
+                waker.release()
+            except RuntimeError:  # released already, and not yet taken back by its waiter
+                pass
 
 
 class _ExitCheck:
@@ -110,7 +112,8 @@ class Lifecycle:
     max_cloexec_files = _reexec.MAX_FILES
 
     def __init__(self) -> None:
-        self._state_changed = threading.Condition(threading.RLock())
+        # One lock per running wait(), held by it and released to wake it (see wait()).
+        self._wakers: set[Any] = set()
         self._exit_check: _ExitCheck | None = None
         self.execv = False
         # Through the attribute, so that a subclass's ``state`` property sees it.
@@ -246,19 +249,23 @@ class Lifecycle:
         """
         _check_interval(interval)
         wanted = _wanted_states(state)
-        changed = self._state_changed
-        next_tick = time.monotonic() + interval
-        while True:
-            with changed:
-                if self.state in wanted:
-                    return
+        waker = _thread.allocate_lock()
+        waker.acquire()
+        # Registered before the first look at the state: a change from then on releases the
+        # waker, so the acquire below returns at once even if the change came first.
+        self._wakers.add(waker)
+        try:
+            next_tick = time.monotonic() + interval
+            while self.state not in wanted:
                 remaining = next_tick - time.monotonic()
                 if remaining > 0:
-                    changed.wait(remaining)
+                    waker.acquire(timeout=remaining)
                     continue
-            self.publish(channel)
-            now = time.monotonic()
-            next_tick = max(next_tick + interval, now) if interval else now
+                self.publish(channel)
+                now = time.monotonic()
+                next_tick = max(next_tick + interval, now) if interval else now
+        finally:
+            self._wakers.discard(waker)
 
     def start_with_callback(
         self,

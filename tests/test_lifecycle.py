@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import signal
 import threading
 import time
 
@@ -167,3 +168,37 @@ def test_block_exits_and_reraises_system_exit(bus, log):
 
 def test_repr_names_the_state(bus):
     assert "states.STOPPED" in repr(bus)
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer (POSIX)")
+def test_wait_is_woken_by_a_signal_handler_that_changes_the_state(bus):
+    # The usual way a process ends: a signal handler calls exit() while the main thread waits.
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: bus.start())
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        began = time.monotonic()
+        bus.wait(states.STARTED, interval=30)
+        elapsed = time.monotonic() - began
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert bus.state is states.STARTED
+    assert elapsed < 10  # a poll would have taken 30 s
+    bus.exit()
+
+
+def test_several_waiters_all_wake(bus):
+    woke = []
+
+    def waiter():
+        bus.wait(states.STARTED, interval=30)
+        woke.append(bus.state)
+
+    threads = [threading.Thread(target=waiter) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    bus.start()
+    for thread in threads:
+        thread.join(10)
+    assert woke == [states.STARTED] * 5
+    bus.exit()
