@@ -375,6 +375,159 @@ def test_thread_manager_stop_runs_every_listener_even_if_one_fails(bus: Any) -> 
     assert seen == [1, 2] and manager.threads == {}
 
 
+class Resources:
+    """Per-thread resources opened on ``start_thread`` (priority 50) and closed on ``stop_thread``.
+
+    ``events`` records, in order, ("open", i) and ("close", i); ``open`` is what is still open.
+    """
+
+    def __init__(self, bus: Any) -> None:
+        self.lock = threading.Lock()
+        self.events: list[tuple[str, int]] = []
+        self.open: set[int] = set()
+        self.closed = threading.Event()
+        bus.subscribe("start_thread", self.opened, priority=50)
+        bus.subscribe("stop_thread", self.close)
+
+    def opened(self, index: int) -> None:
+        with self.lock:
+            self.events.append(("open", index))
+            self.open.add(index)
+
+    def close(self, index: int) -> None:
+        with self.lock:
+            self.events.append(("close", index))
+            self.open.discard(index)
+        self.closed.set()
+
+    def count(self, kind: str, index: int) -> int:
+        with self.lock:
+            return self.events.count((kind, index))
+
+
+def run_thread(target: Callable[[], Any]) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)  # daemon: a deadlock fails, not hangs
+    thread.start()
+    return thread
+
+
+def joined(thread: threading.Thread) -> bool:
+    thread.join(DEADLINE)
+    return not thread.is_alive()
+
+
+def test_thread_manager_stop_waits_for_a_thread_still_starting(bus: Any) -> None:
+    """stop() racing acquire_thread(): the thread's start_thread listeners all run, then its stop_thread.
+
+    Before, stop() published stop_thread(1) while an earlier start_thread listener of thread 1
+    still ran, so the resource opened after it was never closed; and stop() numbered from 1
+    again at once, so a thread acquiring meanwhile was also given 1.
+    """
+    manager = ThreadManager(bus)
+    manager.subscribe()
+    resources = Resources(bus)
+    in_start, go = threading.Event(), threading.Event()
+
+    def slow_first(index: int) -> None:
+        if not in_start.is_set():  # only the first thread's start is held up
+            in_start.set()
+            assert go.wait(DEADLINE)
+
+    bus.subscribe("start_thread", slow_first, priority=10)
+    stop_returned = threading.Event()
+    bus.subscribe("stop", stop_returned.set, priority=51)  # just after the manager's stop (50)
+    bus.start()
+    first = run_thread(lambda: bus.publish("acquire_thread"))
+    assert in_start.wait(DEADLINE)
+    stopper = run_thread(bus.stop)
+    # The one wait that no event can end: stop() must *not* get through while thread 1 starts.
+    assert not stop_returned.wait(0.3), "stop() returned while thread 1 was still starting"
+    assert resources.events == []
+    # A thread acquiring now must not share index 1, still being set up.
+    indexes: list[int] = []
+    bus.subscribe("start_thread", indexes.append, priority=90)
+    assert joined(run_thread(lambda: bus.publish("acquire_thread")))
+    assert indexes == [2]
+    go.set()
+    assert joined(first) and joined(stopper)
+    assert resources.events[:3] == [("open", 2), ("open", 1), ("close", 1)]
+    assert resources.open == {2} and list(manager.threads.values()) == [2]
+    bus.stop()  # thread 2 was registered after the first stop took its snapshot
+    assert resources.open == set() and manager.threads == {}
+    # Nothing in flight any more: numbering starts again from 1, as in CherryPy.
+    assert joined(run_thread(lambda: bus.publish("acquire_thread")))
+    assert indexes[-1] == 1
+    bus.exit()
+
+
+@pytest.mark.parametrize("call", ["manager.stop", "bus.stop", "bus.graceful", "release_thread"])
+def test_thread_manager_start_thread_listener_that_stops_or_releases(bus: Any, call: str) -> None:
+    """No deadlock, and stop_thread comes once, after the thread's last start_thread listener."""
+    manager = ThreadManager(bus)
+    manager.subscribe()
+    resources = Resources(bus)
+
+    def stop_early(index: int) -> None:
+        if call == "manager.stop":
+            manager.stop()
+        elif call == "bus.stop":
+            bus.stop()
+        elif call == "bus.graceful":
+            bus.graceful()
+        else:
+            bus.publish("release_thread")
+        # Not torn down under our feet: the rest of start_thread is still to run.
+        assert resources.count("close", index) == 0
+
+    bus.subscribe("start_thread", stop_early, priority=10)
+    bus.start()
+    thread = run_thread(lambda: bus.publish("acquire_thread"))
+    assert joined(thread), "deadlock"
+    assert resources.events == [("open", 1), ("close", 1)]
+    assert manager.threads == {}
+    bus.stop()  # nothing left to release
+    assert resources.events == [("open", 1), ("close", 1)]
+    bus.exit()
+
+
+def test_thread_manager_two_starting_threads_stop_each_other(bus: Any) -> None:
+    """Both threads' start_thread listeners call stop() at once: neither waits for the other forever."""
+    manager = ThreadManager(bus)
+    resources = Resources(bus)
+    both = threading.Barrier(2, timeout=DEADLINE)
+
+    def stop_together(index: int) -> None:
+        both.wait()
+        manager.stop()
+
+    bus.subscribe("start_thread", stop_together, priority=10)
+    threads = [run_thread(manager.acquire_thread) for _ in range(2)]
+    assert all(joined(t) for t in threads), "deadlock"
+    assert resources.open == set() and manager.threads == {}
+    assert sorted(resources.events) == [("close", 1), ("close", 2), ("open", 1), ("open", 2)]
+    for index in (1, 2):  # each opened before it was closed
+        assert resources.events.index(("open", index)) < resources.events.index(("close", index))
+
+
+def test_thread_manager_stop_is_not_held_up_by_a_failed_start(bus: Any) -> None:
+    """A failing start_thread listener still ends the start; the thread is released once."""
+    from fastbus import ChannelFailures
+
+    manager = ThreadManager(bus)
+    resources = Resources(bus)
+
+    def fail(index: int) -> None:
+        raise RuntimeError("no resource for you")
+
+    bus.subscribe("start_thread", fail, priority=10)
+    with pytest.raises(ChannelFailures):
+        manager.acquire_thread()
+    assert manager.threads == {threading.get_ident(): 1}
+    stopper = run_thread(manager.stop)
+    assert joined(stopper), "stop() waited for a start that had already failed"
+    assert resources.events == [("open", 1), ("close", 1)]
+
+
 # -- SimplePlugin ------------------------------------------------------------------------------
 
 
