@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fastbus.bench import _measure, main
+from fastbus.bench import _cli, _measure, main
 from fastbus.bench._contenders import CONTENDERS, SHAPES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,9 +160,16 @@ def test_plot_is_written(tmp_path: Path, floor: None) -> None:
         (["--sizes", "²"], "not '²'"),
         (["--sizes", "10,ten"], "not 'ten'"),
         (["--sizes", ""], "whole numbers"),
+        (["--sizes", "99999999999"], "argument --sizes: subscriber counts must be at most 1,000,000; not 99999999999"),
+        (["--sizes", "10,1000001"], "argument --sizes: subscriber counts must be at most 1,000,000"),
+        (["--sizes", "9" * 5000], "argument --sizes: subscriber counts must be at most 1,000,000"),
         (["--json", "{tmp}/missing/out.json"], "does not exist"),
         (["--json", "{tmp}"], "is a directory"),
+        (["--json", "{tmp}/out.json/"], "--json {tmp}/out.json/: names a directory, not a file"),
+        (["--json", "{tmp}/out.json/."], "names a directory, not a file"),
         (["--plot", "{tmp}/missing/chart.png"], "does not exist"),
+        (["--plot", "{tmp}/chart.png/"], "--plot {tmp}/chart.png/: names a directory, not a file"),
+        (["--sizes", "0", "--plot", "{tmp}/chart.png"], "the log-log charts need a subscriber count above 0"),
         (["--plot", "{tmp}/chart.nope"], "the name must end in one of"),
         (["--frobnicate"], "unrecognized arguments"),
     ],
@@ -173,11 +180,86 @@ def test_bad_options_are_clear_errors(
     if "--plot" in argv:
         pytest.importorskip("matplotlib")
     argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    message = message.replace("{tmp}", str(tmp_path))
     assert run(*argv) == 2
     out, err = capsys.readouterr()
     assert message in err and "Traceback" not in err
     assert out == ""  # nothing was measured
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sizes_up_to_the_bound_are_accepted() -> None:
+    assert _cli._sizes("1000000, 0001,0,000") == [0, 1, 1_000_000]
+    assert _cli.MAX_SIZE == 1_000_000
+
+
+def test_output_inside_a_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("")
+    assert run("--json", str(tmp_path / "file" / "out.json")) == 2
+    out, err = capsys.readouterr()
+    assert f"{tmp_path / 'file'} is not a directory" in err and "Traceback" not in err
+    assert out == ""
+
+
+def test_plot_skips_size_zero_without_a_warning(tmp_path: Path, floor: None) -> None:
+    # Warnings are errors in this suite, so matplotlib complaining about an empty log axis
+    # (a contender with no registry, a size of 0 beside others) would fail the run.
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "chart.png"
+    assert run("--sizes", "0,2", "--contenders", "floor", "--plot", str(path)) == 0
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_wspbus_served_by_fastbus_is_skipped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What fastbus.install()'s import hook leaves in sys.modules (see fastbus/_install.py).
+    import fastbus.wspbus
+
+    module = types.ModuleType("cherrypy.process.wspbus")
+    module.__fastbus__ = True  # type: ignore[attr-defined]
+    module.Bus = fastbus.wspbus.Bus  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cherrypy.process.wspbus", module)
+    path = tmp_path / "out.json"
+    assert run("--sizes", "1", "--contenders", "fastbus-py,wspbus", "--json", str(path)) == 0
+    out, err = capsys.readouterr()
+    reason = "cherrypy.process.wspbus is served by fastbus in this process"
+    assert f"wspbus: skipped: {reason}" in err
+    assert "(wspbus did not run: no ratios to wspbus)" in out
+    result = json.loads(path.read_text())
+    (entry,) = [e for e in result["contenders"] if e["name"] == "wspbus"]
+    assert entry["status"] == "skipped" and reason in entry["reason"]
+    assert {r["contender"] for r in result["publish"]} == {"fastbus-py"}
+
+
+def test_wspbus_contender_is_stock_wspbus_when_not_installed() -> None:
+    pytest.importorskip("cherrypy")
+    contender = CONTENDERS["wspbus"]()
+    contender.load()
+    assert not getattr(contender.module, "__fastbus__", False)
+    assert contender.module.Bus.__module__ == "cherrypy.process.wspbus"
+
+
+def test_under_fastbus_run_wspbus_is_skipped(tmp_path: Path) -> None:
+    pytest.importorskip("cherrypy")
+    path = tmp_path / "run.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "fastbus.run", "-m", "fastbus.bench", "--quick", "--sizes", "1",
+         "--contenders", "fastbus-py,wspbus", "--json", str(path)],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "wspbus: skipped: cherrypy.process.wspbus is served by fastbus" in done.stderr
+    statuses = {e["name"]: e["status"] for e in json.loads(path.read_text())["contenders"]}
+    assert statuses == {"fastbus-py": "ran", "wspbus": "skipped"}
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -188,12 +270,11 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_real_subprocess_quick(tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
     path = tmp_path / "quick.json"
     done = subprocess.run(
         [sys.executable, "-m", "fastbus.bench", "--quick", "--json", str(path)],
         cwd=tmp_path,
-        env=env,
+        env=_env(),
         capture_output=True,
         text=True,
         timeout=120,

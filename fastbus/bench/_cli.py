@@ -17,6 +17,11 @@ __all__ = ("main",)
 
 DEFAULT_SIZES = (0, 1, 10, 100, 1_000, 10_000)
 
+# Every contender holds this many callbacks at once, each a new function object, and each
+# batch is calibrated to take milliseconds; far beyond this a run would seem to hang (and a
+# count with thousands of digits is too long for int() itself).
+MAX_SIZE = 1_000_000
+
 
 def _sizes(text: str) -> list[int]:
     sizes = set()
@@ -26,7 +31,12 @@ def _sizes(text: str) -> list[int]:
             raise argparse.ArgumentTypeError(
                 f"subscriber counts must be whole numbers, 0 or more, separated by commas; not {part!r}"
             )
-        sizes.add(int(part))
+        digits = part.lstrip("0") or "0"
+        if len(digits) > len(str(MAX_SIZE)) or int(digits) > MAX_SIZE:
+            raise argparse.ArgumentTypeError(
+                f"subscriber counts must be at most {MAX_SIZE:,}; not {part}"
+            )
+        sizes.add(int(digits))
     return sorted(sizes)
 
 
@@ -58,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_sizes,
         default=list(DEFAULT_SIZES),
         metavar="N,...",
-        help="subscriber counts to measure (0 is allowed: the fixed cost of a publish); "
+        help="subscriber counts to measure, 0 to "
+        f"{MAX_SIZE:,} (0 is the fixed cost of a publish; --plot needs one above 0); "
         f"default {','.join(map(str, DEFAULT_SIZES))}",
     )
     parser.add_argument(
@@ -77,11 +88,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_output(parser: argparse.ArgumentParser, option: str, path: str) -> None:
     # Checked before measuring, so a long run never ends in a failure to save it.
+    # abspath() drops a trailing separator and a final "." or "..", so a name that can only
+    # be a directory ("out.json/") is caught on the name as typed, before it is normalised.
+    separators = tuple(filter(None, (os.sep, os.altsep)))
+    if path.endswith(separators) or os.path.basename(path) in ("", ".", ".."):
+        parser.error(f"{option} {path}: names a directory, not a file")
     full = os.path.abspath(path)
     folder = os.path.dirname(full)
     if os.path.isdir(full):
         parser.error(f"{option} {path}: is a directory")
     if not os.path.isdir(folder):
+        if os.path.exists(folder):
+            parser.error(f"{option} {path}: {folder} is not a directory")
         parser.error(f"{option} {path}: directory {folder} does not exist")
     if not os.access(full if os.path.exists(full) else folder, os.W_OK):
         parser.error(f"{option} {path}: not writable")
@@ -92,6 +110,12 @@ def _check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         _check_output(parser, "--json", args.json)
     if args.plot:
         _check_output(parser, "--plot", args.plot)
+        if not any(args.sizes):
+            # The charts' axes are logarithmic, where 0 has no place: there would be no points.
+            parser.error(
+                f"--plot {args.plot}: the log-log charts need a subscriber count above 0 "
+                f"in --sizes (given {','.join(map(str, args.sizes))})"
+            )
         try:
             formats = _report.plot_formats()
         except ImportError:

@@ -9,11 +9,13 @@ All of them are given the same callback objects.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any, Callable, Iterable, Sequence
 
 __all__ = ("CONTENDERS", "SHAPES", "Built", "Contender", "Unavailable", "make_callbacks")
 
 CHANNEL = "ch"
+WSPBUS = "cherrypy.process.wspbus"
 
 # How a publish passes its data: the source of the argument list, and the words for tables.
 SHAPES = {
@@ -163,7 +165,18 @@ class Wspbus(Contender):
     summary = "cherrypy.process.wspbus.Bus, the stock bus; it sorts the listeners on every publish"
 
     def load(self) -> None:
-        self.module = self._import("cherrypy.process.wspbus", "CherryPy is not installed")
+        self.module = self._import(WSPBUS, "CherryPy is not installed")
+        # In a process that ran fastbus.install() (python -m fastbus.run, say), the import hook
+        # answers for this module with fastbus's own Bus: timing it would set fastbus against
+        # itself under wspbus's name.
+        served = (self.module, sys.modules.get(WSPBUS))
+        bus_home = getattr(getattr(self.module, "Bus", None), "__module__", "") or ""
+        if any(getattr(m, "__fastbus__", False) for m in served) or bus_home.startswith("fastbus"):
+            raise Unavailable(
+                f"{WSPBUS} is served by fastbus in this process (fastbus.install() or "
+                "python -m fastbus.run), so it would be fastbus itself; run the benchmark "
+                "with plain python to measure the stock wspbus"
+            )
 
     def version(self) -> str | None:
         return _dist_version("CherryPy")
