@@ -1,9 +1,11 @@
 """Fixtures for the pytest-benchmark suite: the contenders of ``python -m fastbus.bench``.
 
-The suite reuses the command's contenders and callbacks, so the two never measure different
-things under the same name. A contender that cannot run here (no build, no floor) is skipped.
-Each case sets ``benchmark.group`` to ``publish-N`` or ``subscribe-unsubscribe-N`` so that the
-contenders of one case sit side by side and ``--benchmark-compare`` lines runs up by name.
+The suite reuses the command's contenders, callbacks and statements, so the two never measure
+different things under the same name. A contender that cannot run here (no build, library not
+installed, wspbus served by fastbus itself) is skipped with the reason, as is a call shape a
+contender cannot publish in. Each case sets ``benchmark.group`` to ``publish-SHAPE-N`` or
+``subscribe-unsubscribe-N`` so that the contenders of one case sit side by side and
+``--benchmark-compare`` lines runs up by name.
 """
 
 from __future__ import annotations
@@ -12,17 +14,10 @@ from typing import Any, Callable
 
 import pytest
 
-from fastbus.bench._contenders import (
-    CHANNEL,
-    CONTENDERS,
-    Built,
-    Contender,
-    Unavailable,
-    make_callbacks,
-)
+from fastbus.bench._cli import DEFAULT_SIZES
+from fastbus.bench._contenders import CONTENDERS, Built, Contender, Unavailable, make_callbacks
 
-LARGEST = 10_000
-CALLBACKS = make_callbacks(LARGEST)
+CALLBACKS = make_callbacks(max(DEFAULT_SIZES))  # the command's default sizes: 0 … 10,000
 (EXTRA,) = make_callbacks(1)
 
 
@@ -38,7 +33,7 @@ def load(name: str) -> Contender:
     try:
         contender.load()
     except Unavailable as exc:
-        pytest.skip(f"{name}: {exc}")
+        pytest.skip(f"{name}: skipped: {exc}")
     return contender
 
 
@@ -50,7 +45,10 @@ def build() -> Any:
     def build(name: str, n: int) -> Built:
         contender = load(name)
         loaded.append(contender)
-        return contender.build(CALLBACKS[:n])
+        built = contender.build(CALLBACKS[:n])
+        if built.activate is not None:  # zope.event: make this build's list the live one
+            built.activate()
+        return built
 
     yield build
     for contender in loaded:
@@ -61,18 +59,3 @@ def build() -> Any:
 def extra() -> Callable[..., None]:
     """The callback that subscribe+unsubscribe cases add and take away."""
     return EXTRA
-
-
-@pytest.fixture
-def publish_call() -> Any:
-    """``publish_call(name, built)``: the publish callable and its one positional argument.
-
-    The benchmark calls it bare, with no wrapper of ours in between.
-    """
-
-    def publish_call(name: str, built: Built) -> tuple[Callable[..., Any], tuple[Any, ...]]:
-        if name == "floor":
-            return built.env["call"], (1,)
-        return built.env["publish"], (CHANNEL, 1)
-
-    return publish_call

@@ -4,7 +4,9 @@
     python benchmarks/ratios.py bench.json [--stat min|median|mean]
 
 The targets are reported, never asserted: timings on a shared machine are evidence, not a
-test. A ratio whose contender did not run (no build, no floor) shows as "n/a".
+test. A ratio whose contender did not run (no build, no floor, wspbus served by fastbus)
+shows as "n/a". Groups are ``publish-SHAPE-N`` and ``subscribe-unsubscribe-N``; the publish
+targets use the positional shape (older files' ``publish-N`` groups are read as that).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Any, Callable, Optional, Tuple
 Lookup = Callable[[str, str], Optional[float]]
 
 PER_SUBSCRIBER = 10_000
+SHAPE = "positional"  # the publish targets are for one positional argument, as in issue 2
+# The table's columns, in the order of python -m fastbus.bench; others follow.
+ORDER = ("floor", "fastbus-c", "fastbus-py", "wspbus", "blinker", "psygnal", "pyee", "zope.event")
 
 
 Row = Tuple[str, Optional[float], str, Callable[[float], bool]]
@@ -37,13 +42,14 @@ def _targets(get: Lookup) -> list[Row]:
 
     rows: list[Row] = []
     for n, limit in ((0, 1.3), (1, 1.3), (10, 1.15), (100, 1.15)):
-        value = ratio("fastbus-c", "floor", f"publish-{n}")
-        rows.append((f"publish-{n}: fastbus-c ÷ floor", value, f"≤ {limit}", at_most(limit)))
+        group = f"publish-{SHAPE}-{n}"
+        value = ratio("fastbus-c", "floor", group)
+        rows.append((f"{group}: fastbus-c ÷ floor", value, f"≤ {limit}", at_most(limit)))
     for name, limit in (("fastbus-c", 6), ("fastbus-py", 2.5)):
-        value = ratio("wspbus", name, "publish-10")
-        rows.append((f"publish-10: wspbus ÷ {name}", value, f"≥ {limit}", at_least(limit)))
+        value = ratio("wspbus", name, f"publish-{SHAPE}-10")
+        rows.append((f"publish-{SHAPE}-10: wspbus ÷ {name}", value, f"≥ {limit}", at_least(limit)))
     # Both publish to the same 10,000 subscribers, so the ratio of totals is that per subscriber.
-    value = ratio("fastbus-c", "floor", f"publish-{PER_SUBSCRIBER}")
+    value = ratio("fastbus-c", "floor", f"publish-{SHAPE}-{PER_SUBSCRIBER}")
     label = f"per subscriber at {PER_SUBSCRIBER:,}: fastbus-c ÷ floor"
     rows.append((label, value, "≤ 1.2", at_most(1.2)))
     for n, limit in ((100, 1), (10_000, 25)):
@@ -70,22 +76,33 @@ def main(argv: Optional[list[str]] = None) -> int:
     seconds: dict[tuple[str, str], float] = {}
     for bench in data.get("benchmarks", []):
         contender = bench.get("params", {}).get("contender")
-        if contender and bench.get("group"):
-            seconds[contender, bench["group"]] = bench["stats"][args.stat]
+        group = bench.get("group")
+        if contender and group:
+            # Files from before the call shapes were split name positional publishes
+            # "publish-N"; read them under today's name so old runs still report.
+            prefix, _, size = group.rpartition("-")
+            if prefix == "publish":
+                group = f"publish-{SHAPE}-{size}"
+            seconds[contender, group] = bench["stats"][args.stat]
 
     def get(contender: str, group: str) -> Optional[float]:
         return seconds.get((contender, group))
 
-    groups = sorted({g for _, g in seconds}, key=lambda g: (g[0], int(g.rsplit("-", 1)[1])))
-    order = ["floor", "fastbus-c", "fastbus-py", "wspbus"]
+    def by_kind_then_size(group: str) -> tuple[str, int]:
+        kind, _, size = group.rpartition("-")
+        return kind, int(size) if size.isdigit() else -1
+
+    groups = sorted({g for _, g in seconds}, key=by_kind_then_size)
+    order = list(ORDER)
     names = sorted({c for c, _ in seconds}, key=lambda c: order.index(c) if c in order else 99)
     width = max(len(g) for g in groups) if groups else 5
-    print(f"{args.stat} ns per call")
-    print("group".ljust(width) + "".join(name.rjust(12) for name in names))
+    column = max([11, *map(len, names)]) + 1
+    print(f"{args.stat} ns per call (n/a: the contender skipped that case)")
+    print("group".ljust(width) + "".join(name.rjust(column) for name in names))
     for group in groups:
         cells = [get(name, group) for name in names]
         shown = ["n/a" if v is None else f"{v * 1e9:,.0f}" for v in cells]
-        print(group.ljust(width) + "".join(cell.rjust(12) for cell in shown))
+        print(group.ljust(width) + "".join(cell.rjust(column) for cell in shown))
     print()
 
     rows = _targets(get)

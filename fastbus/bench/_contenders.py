@@ -8,6 +8,7 @@ All of them are given the same callback objects.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import sys
 from typing import Any, Callable, Iterable, Sequence
@@ -69,6 +70,20 @@ class Built:
         self.churn = churn
         self.activate = activate
         self.keep = keep  # whatever must stay alive while the statements run
+
+    def call(self, shape: str) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+        """The publish statement for *shape* as ``(function, args, kwargs)``.
+
+        For harnesses that make the call themselves (pytest-benchmark): they then call exactly
+        what the command times, with no wrapper of ours in between. Raises KeyError if the
+        contender does not publish in that shape.
+        """
+        node = ast.parse(self.publish[shape], mode="eval").body
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            raise ValueError(f"not a plain call: {self.publish[shape]!r}")
+        args = tuple(ast.literal_eval(arg) for arg in node.args)
+        kwargs = {str(kw.arg): ast.literal_eval(kw.value) for kw in node.keywords}
+        return self.env[node.func.id], args, kwargs
 
 
 def _calls(function: str, lead: str = "") -> dict[str, str]:
