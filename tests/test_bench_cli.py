@@ -243,15 +243,8 @@ def test_wspbus_contender_is_stock_wspbus_when_not_installed() -> None:
 def test_under_fastbus_run_wspbus_is_skipped(tmp_path: Path) -> None:
     pytest.importorskip("cherrypy")
     path = tmp_path / "run.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "fastbus.run", "-m", "fastbus.bench", "--quick", "--sizes", "1",
-         "--contenders", "fastbus-py,wspbus", "--json", str(path)],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run_python(tmp_path, "-m", "fastbus.run", "-m", "fastbus.bench", "--quick", "--sizes", "1",
+                       "--contenders", "fastbus-py,wspbus", "--json", str(path))
     assert done.returncode == 0, done.stderr
     assert "wspbus: skipped: cherrypy.process.wspbus is served by fastbus" in done.stderr
     statuses = {e["name"]: e["status"] for e in json.loads(path.read_text())["contenders"]}
@@ -260,6 +253,13 @@ def test_under_fastbus_run_wspbus_is_skipped(tmp_path: Path) -> None:
 
 def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+
+
+def _run_python(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` in *cwd* with this tree importable, capturing its output."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=120
+    )
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -271,14 +271,7 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_real_subprocess_quick(tmp_path: Path) -> None:
     path = tmp_path / "quick.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "fastbus.bench", "--quick", "--json", str(path)],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run_python(tmp_path, "-m", "fastbus.bench", "--quick", "--json", str(path))
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "Publish with one positional argument" in done.stdout
