@@ -7,11 +7,13 @@ these run on the slow path only.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 __all__ = ("check_channel", "check_callback", "resolve_priority", "subscriber")
 
 DEFAULT_PRIORITY = 50
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _kind(value: object) -> str:
@@ -64,9 +66,7 @@ def resolve_priority(callback: object, priority: object) -> Any:
     return priority
 
 
-def subscriber(
-    subscribe: Callable[..., object], channel: object, priority: object
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def subscriber(subscribe: Callable[..., object], channel: object, priority: object) -> Callable[[_F], _F]:
     """Return the decorator form of ``subscribe(channel, priority=priority)``.
 
     The channel and an explicit priority are checked now, where the mistake was made, not
@@ -77,7 +77,7 @@ def subscriber(
     if priority is not None:
         check_priority(priority)
 
-    def decorate(callback: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(callback: _F) -> _F:
         subscribe(channel, callback, priority=priority)
         return callback
 

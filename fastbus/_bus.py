@@ -87,7 +87,16 @@ def _check_interval(interval: object) -> None:
         raise ValueError(f"interval must be zero or more seconds, not {interval!r}")
 
 
-class Lifecycle:
+if TYPE_CHECKING:
+    # For type checkers the lifecycle is a core bus, so that the core's typed methods
+    # (subscribe, publish, ...) are what users of Bus see; at run time it is a mixin joined
+    # to whichever core is active (see Bus below).
+    _Core = CoreBus
+else:
+    _Core = object
+
+
+class Lifecycle(_Core):
     """Process state-machine and messenger for HTTP site deployment.
 
     All listeners of a channel are called even if others of that channel fail. Each failure is
@@ -96,15 +105,7 @@ class Lifecycle:
     server.
     """
 
-    if TYPE_CHECKING:
-        # Provided by the core this lifecycle is joined to (see Bus below).
-        listeners: Listeners
-
-        def publish(self, channel: Any, /, *args: Any, **kwargs: Any) -> list[Any]: ...
-
-        def subscribe(self, channel: Any, callback: Any = None, priority: Any = None) -> Any: ...
-
-        def _declare(self, channel: Any) -> bool: ...
+    listeners: Listeners
 
     states = states
     state = _StateAttribute()
@@ -119,7 +120,7 @@ class Lifecycle:
         # Through the attribute, so that a subclass's ``state`` property sees it.
         self.state = states.STOPPED
         for channel in BUILTIN_CHANNELS:
-            self._declare(channel)
+            self._set_listeners(channel, (), only_if_new=True)
         self.listeners = Listeners(self)
 
     def __repr__(self) -> str:

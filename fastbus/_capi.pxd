@@ -27,6 +27,9 @@ cdef extern from "Python.h":
     PyObject *PyList_GET_ITEM_BORROWED "PyList_GET_ITEM" (object lst, Py_ssize_t i)
     Py_ssize_t PyList_GET_SIZE(object lst)
     object PyList_New(Py_ssize_t n)
+    int PyList_Insert(object lst, Py_ssize_t i, object item) except -1
+    # Only ever called with NULL, to delete a slice: it cannot fail then.
+    int PyList_SetSlice(object lst, Py_ssize_t low, Py_ssize_t high, PyObject *itemlist)
     Py_ssize_t PyTuple_GET_SIZE(object t)
 
 cdef extern from *:
