@@ -242,7 +242,8 @@ def refuse_large_bodies() -> None:
     once more than the bound has been read.
     """
     length = cherrypy.request.headers.get("Content-Length", "").strip()  # cheroot checked it is a number
-    if length.isascii() and length.isdigit() and int(length) > MAX_BODY_BYTES:
+    too_long = len(length) > len(str(MAX_BODY_BYTES))  # converted only when short
+    if length.isascii() and length.isdigit() and (too_long or int(length) > MAX_BODY_BYTES):
         raise cherrypy.HTTPError(413)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import http.client
 import json
-import os
 import signal
 import socket
 import sqlite3
@@ -272,29 +271,42 @@ class Shop:
         self.server, self.port = server, port
 
 
-@pytest.fixture(scope="module", params=[pytest.param("compiled", marks=pytest.mark.c_extension), "pure"])
-def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    """One server per core for the module, since starting one takes about a second; the
-    environment is the one conftest's ``core_env`` gives a child (a module-scoped fixture
-    cannot use that function-scoped one)."""
-    core_name = request.param
-    env = dict(os.environ)
-    env.pop("FASTBUS_NO_EXTENSIONS", None)
-    if core_name == "pure":
-        env["FASTBUS_NO_EXTENSIONS"] = "1"
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    tmp_path = tmp_path_factory.mktemp(f"shop-{core_name}")
-    port = free_port()
-    env["ECOMMERCE_DB"] = str(tmp_path / "shop.sqlite3")
-    server = Server("ecommerce.py", ["--port", str(port)], env, tmp_path, sys.executable)
+@pytest.fixture(scope="module")
+def shops() -> Iterator[dict[str, Shop]]:
+    """The shared servers, by core name; stopped (each must exit 0) when the module is done."""
+    started: dict[str, Shop] = {}
+    yield started
     try:
-        server.wait_for_log(f"Serving on http://127.0.0.1:{port}")
-        assert f"fastbus {core_name} core; engine is a fastbus.Bus: True" in server.log()
-        yield Shop(server, port)
-        assert server.stop() == 0, server.log()
+        for shop in started.values():
+            assert shop.server.stop() == 0, shop.server.log()
     finally:
-        server.close()
+        for shop in started.values():
+            shop.server.close()
+
+
+@pytest.fixture
+def shop(
+    shops: dict[str, Shop],
+    core_name: str,
+    core_env: dict[str, str],
+    python: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Shop:
+    """ecommerce.py on the core under test, started by the first test that asks for it and
+    shared by the module's others, since starting one takes about a second."""
+    if core_name not in shops:
+        tmp_path = tmp_path_factory.mktemp(f"shop-{core_name}")
+        port = free_port()
+        env = {**core_env, "ECOMMERCE_DB": str(tmp_path / "shop.sqlite3")}
+        server = Server("ecommerce.py", ["--port", str(port)], env, tmp_path, python)
+        try:
+            server.wait_for_log(f"Serving on http://127.0.0.1:{port}")
+            assert f"fastbus {core_name} core; engine is a fastbus.Bus: True" in server.log()
+        except BaseException:
+            server.close()
+            raise
+        shops[core_name] = Shop(server, port)
+    return shops[core_name]
 
 
 def test_ecommerce_errors_are_json(shop: Shop) -> None:
