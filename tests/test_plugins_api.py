@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from fastbus.plugins import (
     Monitor,
     PIDFile,
     SignalHandler,
-    ThreadManager,
 )
 
 DEADLINE = 15.0
