@@ -453,8 +453,10 @@ def test_thread_manager_stop_waits_for_a_thread_still_starting(bus: Any) -> None
     first = run_thread(lambda: bus.publish("acquire_thread"))
     assert in_start.wait(DEADLINE)
     stopper = run_thread(bus.stop)
-    # The one wait that no event can end: stop() must *not* get through while thread 1 starts.
-    assert not stop_returned.wait(0.3), "stop() returned while thread 1 was still starting"
+    # stop() must *not* get through while thread 1 starts: it waits on the manager's condition
+    # (the only thread that can, now), or returns early if broken.
+    wait_until(lambda: stop_returned.is_set() or manager._cond._waiters, what="stop() waiting or done")
+    assert not stop_returned.is_set(), "stop() returned while thread 1 was still starting"
     assert resources.events == []
     # A thread acquiring now must not share index 1, still being set up.
     indexes: list[int] = []
