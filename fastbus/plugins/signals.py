@@ -49,9 +49,9 @@ class SignalHandler:
     Python signal handler installed by :meth:`set_handler` logs the signal and publishes to
     that channel, so any number of listeners can react to it. A failing listener is logged
     (by the publish) and never raised into the code the signal interrupted, and signals that
-    arrive while one is being served wait for it to finish (see :meth:`_handle_signal`). What the application does on
-    each signal is set through :attr:`handlers`, a dict of ``{signal name: listener}``; the
-    default is::
+    arrive while one is being served wait for it to finish (see :meth:`_handle_signal`).
+    What the application does on each signal is set through :attr:`handlers`, a dict of
+    ``{signal name: listener}``; the default is::
 
         handlers = {'SIGTERM': bus.exit,
                     'SIGHUP': self.handle_SIGHUP,
