@@ -144,7 +144,10 @@ def test_an_unsubscribe_never_cuts_into_a_subscribe_of_the_same_plugin(bus, monk
         assert pausing.paused.wait(DEADLINE)
         unsubscriber.start()
         waiting = plugin._subscription_lock().waiting
-        wait_until(lambda: unsubscriber.ident in waiting or not unsubscriber.is_alive(), what="unsubscribe under way")
+        wait_until(
+            lambda: unsubscriber.ident in waiting or not unsubscriber.is_alive(),
+            what="unsubscribe waiting for the lock, or done",
+        )
     finally:
         pausing.resume.set()
         for thread in (subscriber, unsubscriber):
