@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 from typing import Any, Callable, TypeVar
 
-__all__ = ("check_channel", "check_callback", "resolve_priority", "subscriber")
+__all__ = ("check_callback", "check_channel", "check_priority", "check_real", "check_seconds", "resolve_priority", "subscriber")
 
 DEFAULT_PRIORITY = 50
 
@@ -41,12 +41,32 @@ def check_callback(callback: object) -> None:
         ) from None
 
 
+def check_real(value: object, argument: str) -> None:
+    """Raise TypeError unless *value* is a real number (a bool is not), ValueError if NaN.
+
+    The one check behind priorities, intervals and frequencies, so that they all accept the
+    same numbers (int, float, Fraction, any ``numbers.Real``) and say so in the same words.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a real number, not {_kind(value)!r}")
+    if value != value:
+        raise ValueError(f"{argument} must not be NaN")
+
+
+def check_seconds(value: object, argument: str) -> None:
+    """Raise unless *value* is a real number of seconds, zero or more."""
+    check_real(value, argument)
+    # numbers.Real promises < but not >=.
+    if value < 0:  # type: ignore[operator]
+        raise ValueError(f"{argument} must be zero or more seconds, not {value!r}")
+
+
 def check_priority(priority: object, source: str = "priority") -> None:
     """Raise unless *priority* is a real number other than a bool, and not NaN."""
-    if isinstance(priority, bool) or not isinstance(priority, numbers.Real):
-        raise TypeError(f"{source} must be a real number, not {_kind(priority)!r}")
-    if priority != priority:
-        raise ValueError(f"{source} must not be NaN: listeners could not be ordered")
+    try:
+        check_real(priority, source)
+    except ValueError:
+        raise ValueError(f"{source} must not be NaN: listeners could not be ordered") from None
 
 
 def resolve_priority(callback: object, priority: object) -> Any:

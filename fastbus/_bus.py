@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import _thread
 import atexit
-import numbers
 import os
 import sys
 import threading
@@ -20,6 +19,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import _reexec
+from ._arguments import check_seconds
 from ._core import CoreBus
 from ._listeners import Listeners
 from ._states import State, states
@@ -78,13 +78,6 @@ def _wanted_states(state: Any) -> set[Any]:
         return set(state)
     except TypeError:
         return {state}
-
-
-def _check_interval(interval: object) -> None:
-    if isinstance(interval, bool) or not isinstance(interval, numbers.Real):
-        raise TypeError(f"interval must be a real number, not {type(interval).__name__!r}")
-    if not interval >= 0:  # type: ignore[operator]  # NaN fails this too
-        raise ValueError(f"interval must be zero or more seconds, not {interval!r}")
 
 
 if TYPE_CHECKING:
@@ -248,7 +241,7 @@ class Lifecycle(_Core):
         Returns as soon as the state is set (within a millisecond, not at the next poll as in
         wspbus), and publishes to *channel* every *interval* seconds meanwhile.
         """
-        _check_interval(interval)
+        check_seconds(interval, "interval")
         wanted = _wanted_states(state)
         waker = _thread.allocate_lock()
         waker.acquire()
