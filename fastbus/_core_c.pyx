@@ -28,7 +28,7 @@ from fastbus._capi cimport (
     METH_FASTCALL, METH_KEYWORDS, PyMethodDef, PyObject_Vectorcall, PyDict_GetItemWithError,
     PyErr_Occurred, PyErr_Clear, PyObject_Hash_unchecked, PyObject_GC_Track, PyObject_GC_UnTrack,
     PyList_SET_ITEM_STEAL, PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New, PyList_Insert,
-    PyList_SetSlice, add_method, pending_error,
+    add_method, list_delete, pending_error,
 )
 
 from fastbus._arguments import check_callback, check_channel, resolve_priority, subscriber
@@ -171,8 +171,8 @@ cdef class _Channel:
         # The caller holds references to the entry's callback and priority, so deleting them
         # from the lists frees nothing (and runs no finalizer) here.
         cdef Py_ssize_t size = PyList_GET_SIZE(self.callbacks)
-        PyList_SetSlice(self.callbacks, at, at + 1, NULL)
-        PyList_SetSlice(self.priorities, at, at + 1, NULL)
+        list_delete(self.callbacks, at)
+        list_delete(self.priorities, at)
         memmove(&self.order[at], &self.order[at + 1], (size - at - 1) * sizeof(double))
         memmove(&self.numbers[at], &self.numbers[at + 1], (size - at - 1) * sizeof(unsigned long long))
         if not exact:
