@@ -437,7 +437,13 @@ if first_run:
     engine.start()
     # Make this script look modified, as an editor would, so the Autoreloader restarts us.
     def touch():
-        time.sleep(0.3)
+        # Once the Autoreloader has recorded this file's mtime (CherryPy's own reloader on
+        # the stock engine keeps the same attribute), a newer one is a modification.
+        deadline = time.monotonic() + 30
+        while os.path.abspath(__file__) not in engine.autoreload.mtimes and __file__ not in engine.autoreload.mtimes:
+            if time.monotonic() > deadline:
+                os._exit(3)
+            time.sleep(0.01)
         later = time.time() + 60
         os.utime(__file__, (later, later))
     threading.Thread(target=touch).start()
