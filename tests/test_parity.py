@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 import subprocess
@@ -12,7 +11,7 @@ import pytest
 
 from fastbus import _core_py
 
-_core_c = pytest.importorskip("fastbus._core_c") if os.environ.get("FASTBUS_NO_EXTENSIONS") else importlib.import_module("fastbus._core_c")
+_core_c = pytest.importorskip("fastbus._core_c", reason="the compiled core is not built")
 
 pytestmark = pytest.mark.c_extension
 
