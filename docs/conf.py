@@ -1,14 +1,17 @@
 """Sphinx configuration for fastbus's documentation."""
 
-from importlib.metadata import PackageNotFoundError, version
+import sys
+from pathlib import Path
+
+# Document the tree these docs are in, whatever fastbus is installed elsewhere.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import fastbus  # noqa: E402
 
 project = "fastbus"
 author = "The fastbus developers"
 copyright = "2026, The fastbus developers"
-try:
-    release = version("fastbus")
-except PackageNotFoundError:  # building from a tree that was never installed
-    release = "unknown"
+release = fastbus.__version__
 version = ".".join(release.split(".")[:2])
 
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.viewcode", "myst_parser"]
