@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # "python -m pip install ..." (or a bare "pip install ...") up to where a shell or a
 # Markdown code span would end it.
-PIP_INSTALL = re.compile(r"(?:\S+\s+-m\s+)?\bpip\s+install\b[^`\n#&;|)]*")
+PIP_INSTALL = re.compile(r"(?:[\w./-]+\s+-m\s+)?\bpip\s+install\b[^`\n#&;|)]*")
 
 
 def _normalise(name: str) -> str:
