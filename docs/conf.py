@@ -1,12 +1,12 @@
 """Sphinx configuration for fastbus's documentation."""
 
+import importlib
 import sys
 from pathlib import Path
 
 # Document the tree these docs are in, whatever fastbus is installed elsewhere.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import fastbus  # noqa: E402
+fastbus = importlib.import_module("fastbus")
 
 project = "fastbus"
 author = "The fastbus developers"

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _commands import install_commands, install_problems
+
 from fastbus.bench import _cli, _measure, main
 from fastbus.bench._contenders import CONTENDERS, SHAPES
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _commands import install_commands, install_problems
 
 import fastbus
 import fastbus.plugins
-from _commands import install_commands, install_problems
 from fastbus.bench import _cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,9 +87,9 @@ def test_files_named_exist(page: Path) -> None:
 
 def _shown_runs(command: str) -> list[Any]:
     """``(page, environment, output lines)`` for each console block line ``$ [VAR=x] command``."""
-    runs = []
+    runs: list[Any] = []
     for page in PAGES:
-        for block in re.findall(r"```console\n(.*?)```", _text(page), re.S):
+        for block in re.findall(r"```console\n(.*?)```", _text(page), re.DOTALL):
             lines = block.splitlines()
             for i, line in enumerate(lines):
                 match = re.fullmatch(r"\$ ((?:\w+=\S+ )*)" + re.escape(command), line.strip())
@@ -117,7 +117,7 @@ def test_python_m_fastbus_prints_what_the_docs_show(page: Path, environment: dic
         env.pop("FASTBUS_NO_EXTENSIONS", None)
     home = str(Path(fastbus.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (home, env.get("PYTHONPATH"))))
-    done = subprocess.run([sys.executable, "-m", "fastbus"], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "fastbus"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert _without_versions(done.stdout.splitlines()) == _without_versions(shown)
 
@@ -128,7 +128,7 @@ def test_python_m_fastbus_output_is_shown() -> None:
 
 # -- the API page -----------------------------------------------------------------------------
 
-_DIRECTIVE = re.compile(r"^(?P<indent> *)\.\. (?P<kind>auto\w+|data|attribute|module)::\s*(?P<target>\S+)", re.M)
+_DIRECTIVE = re.compile(r"^(?P<indent> *)\.\. (?P<kind>auto\w+|data|attribute|module)::\s*(?P<target>\S+)", re.MULTILINE)
 
 
 def _documented() -> list[str]:
@@ -219,7 +219,7 @@ def api_page(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (home, env.get("PYTHONPATH"))))
     done = subprocess.run(
         [sys.executable, "-c", _BUILD, core, "-W", "-q", "-E", "-b", "html", str(DOCS), str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stderr
     return core, (out / "api.html").read_text(encoding="utf-8")
@@ -234,7 +234,7 @@ def test_rendered_api_page_names_public_objects(api_page: tuple[str, str]) -> No
     expected.add("fastbus.run.main")
     assert expected - ids == set()
     assert sorted(name for name in ids if _private(name)) == []
-    signatures = re.findall(r'<dt class="sig sig-object py"[^>]*>(.*?)</dt>', html, re.S)
+    signatures = re.findall(r'<dt class="sig sig-object py"[^>]*>(.*?)</dt>', html, re.DOTALL)
     assert [s for s in signatures if re.search(r"_core_(?:c|py)|CoreBus|\(self\b", s)] == []
 
 
