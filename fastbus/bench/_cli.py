@@ -119,7 +119,7 @@ def _check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         try:
             formats = _report.plot_formats()
         except ImportError:
-            parser.error("--plot needs matplotlib: pip install 'fastbus[bench]'")
+            parser.error("--plot needs matplotlib: python -m pip install matplotlib")
         extension = os.path.splitext(args.plot)[1].lstrip(".").lower()
         if extension not in formats:
             known = ", .".join(sorted(formats))
