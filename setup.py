@@ -36,7 +36,6 @@ def _extensions():
         compiler_directives={
             "boundscheck": False,
             "wraparound": False,
-            "embedsignature": True,
         },
     )
 

@@ -87,6 +87,36 @@ def test_resubscribing_keeps_one_entry_and_takes_the_new_priority(bus):
     assert len(bus.listeners["ch"]) == 3
 
 
+class Named:
+    """Callables equal by name: distinct objects that a set takes for one."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self):
+        return self
+
+    def __eq__(self, other):
+        return isinstance(other, Named) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+def test_an_equal_callback_takes_the_place_of_none_and_keeps_the_first_object(bus):
+    # As wspbus (a set's add keeps the element it has): one entry, the first object, the
+    # new priority.
+    first, second = Named("x"), Named("x")
+    bus.subscribe("ch", first, 10)
+    bus.subscribe("ch", Named("y"), 20)
+    bus.subscribe("ch", second, 30)
+    entries = bus._entries("ch")
+    assert [p for p, _ in entries] == [20, 30] and entries[1][1] is first
+    assert [r.name for r in bus.publish("ch")] == ["y", "x"]
+    assert bus.publish("ch")[1] is first
+    assert list(bus.listeners["ch"])[1] is first
+
+
 def test_unknown_channel_publishes_nothing_and_is_not_created(bus):
     assert bus.publish("nobody") == []
     assert "nobody" not in bus.listeners
