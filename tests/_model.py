@@ -183,6 +183,12 @@ class ModelView:
     def discard(self, callback: Any) -> None:
         self.bus.unsubscribe(self.channel, callback)
 
+    def clear(self) -> None:
+        self.bus.channels[self.channel] = {}
+
+    def copy(self) -> set[Any]:
+        return set(self._members())
+
     def __isub__(self, other: Iterable[Any]) -> ModelView:
         for callback in other:
             self.discard(callback)
@@ -237,9 +243,11 @@ MutableSet.register(ModelView)
 class ModelListeners:
     """``bus.listeners``: channel → :class:`ModelView`, in the order channels were created.
 
-    Assigning replaces a channel's listeners, each at its default priority, after checking
-    every one of them: bad input changes nothing. Assigning a channel its own view (what
-    ``listeners[ch] -= s`` does last) changes nothing either.
+    Assigning replaces a channel's listeners, after checking every one of them (bad input
+    changes nothing): a callback already subscribed there keeps its priority and its place
+    among equal priorities, as wspbus's priorities outlive its sets; the others get their
+    default priority. Assigning a channel its own view (what ``listeners[ch] -= s`` does
+    last) changes nothing.
     """
 
     def __init__(self, bus: ModelBus) -> None:
@@ -258,17 +266,48 @@ class ModelListeners:
             items = list(callbacks)
         except TypeError:
             raise TypeError(Mentions("iterable")) from None
+        self._replace(channel, items, self._checked(items))
+
+    @staticmethod
+    def _checked(items: list[Any]) -> list[Any]:
+        """Every callback checked, with its default priority, before anything changes."""
+        priorities = []
         for callback in items:
             _check_callback(callback)
-            _resolve_priority(callback, None)
-        self.bus.channels[channel] = {}
-        for callback in items:
-            self.bus.subscribe(channel, callback)
+            priorities.append(_resolve_priority(callback, None))
+        return priorities
+
+    def _replace(self, channel: Hashable, items: list[Any], priorities: list[Any]) -> None:
+        old = self.bus.channels.get(channel, {})
+        new: dict[Callable[..., Any], list[Any]] = {}
+        for callback, priority in zip(items, priorities):
+            if callback in new:
+                continue  # the first of equal callbacks stays, as in a set
+            kept = old.get(callback)
+            if kept is not None:
+                new[callback] = list(kept)
+            else:
+                new[callback] = [priority, self.bus.next_number]
+                self.bus.next_number += 1
+        self.bus.channels[channel] = new
 
     def __delitem__(self, channel: Hashable) -> None:
         if channel not in self.bus.channels:
             raise KeyError(channel)
         del self.bus.channels[channel]
+
+    def pop(self, channel: Hashable, *default: Any) -> Any:
+        """Remove *channel* and return its listeners as a plain set (or *default*)."""
+        if channel not in self.bus.channels:
+            if default:
+                return default[0]
+            raise KeyError(channel)
+        listeners = set(ModelView(self.bus, channel))
+        del self.bus.channels[channel]
+        return listeners
+
+    def copy(self) -> dict[Hashable, set[Any]]:
+        return {channel: set(ModelView(self.bus, channel)) for channel in self.bus.channels}
 
     def __contains__(self, channel: object) -> bool:
         return channel in self.bus.channels
@@ -282,11 +321,7 @@ class ModelListeners:
     def setdefault(self, channel: Hashable, default: Iterable[Any] | None = None) -> ModelView:
         _check_channel(channel)
         items = list(default) if default is not None else []
-        for callback in items:
-            _check_callback(callback)
-            _resolve_priority(callback, None)
+        priorities = self._checked(items)
         if channel not in self.bus.channels:
-            self.bus.channels[channel] = {}
-            for callback in items:
-                self.bus.subscribe(channel, callback)
+            self._replace(channel, items, priorities)
         return ModelView(self.bus, channel)

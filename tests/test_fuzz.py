@@ -5,7 +5,9 @@ priority, every call form, bad arguments), re-subscribe, unsubscribe, publish, e
 ``bus.listeners``; listeners that fail, or that edit the bus, publish, read it or run the
 garbage collector from inside a publish; cyclic garbage whose finalizers edit the bus, and
 publishes or reads made while the collector is set to run at the first allocation (so that
-those finalizers run inside the core, wherever it allocates). The same program runs on a bus
+those finalizers run inside the core, wherever it allocates; from Python 3.12 the collector
+waits for the next bytecode boundary instead, so there they run in the first listener, or
+before a pure-Python publish begins). The same program runs on a bus
 over the core under test and on the model in ``_model.py``; after each operation the result
 (or the exception), the calls the listeners saw and what they logged, and the whole registry
 as every read shows it (``bus.listeners`` views, ``len``, ``in``, ``bus._entries``) must agree.
@@ -268,6 +270,9 @@ def programs(
             st.tuples(st.just("setdefault"), channels, st.none() | some),
             st.tuples(st.just("add"), channels, objects),
             st.tuples(st.just("discard"), channels, objects),
+            st.tuples(st.just("pop"), channels, st.booleans()),
+            st.tuples(st.just("copy"), channels, st.booleans()),
+            st.tuples(st.just("clear"), channels),
         ]
 
     @st.composite
@@ -353,6 +358,8 @@ def describe(value: Any) -> Any:
         return ("view", tuple(describe(item) for item in value))
     if isinstance(value, (list, tuple)):
         return tuple(describe(item) for item in value)
+    if isinstance(value, dict):  # bus.listeners.copy(): the programs' channels only
+        return ("dict", tuple((ch, describe(item)) for ch, item in value.items() if ch in CHANNELS))
     return value
 
 
@@ -585,6 +592,12 @@ class Run:
             listeners[ch].add(self.objects[op[2]])
         elif kind == "discard":
             listeners[ch].discard(self.objects[op[2]])
+        elif kind == "pop":
+            return listeners.pop(ch, "no such channel") if op[2] else listeners.pop(ch)
+        elif kind == "copy":
+            return listeners.copy() if op[2] else listeners[ch].copy()
+        elif kind == "clear":
+            listeners[ch].clear()
         else:
             raise AssertionError(f"unknown operation {op!r}")
         return None

@@ -4,8 +4,9 @@ Two publisher threads publish two channels; two editor threads subscribe and uns
 listeners of their own; a reader thread reads ``bus.listeners``; and cyclic garbage, made by
 the editors and by listeners during publishes, carries finalizers that subscribe and
 unsubscribe other listeners, from whichever thread the collector runs in. The collector is set
-to run at nearly every allocation and the interpreter to switch threads often, so finalizers
-and other threads get in wherever the core allocates.
+to run every few allocations and the interpreter to switch threads often, so finalizers and
+other threads get in wherever the core allocates (up to Python 3.11; later versions run the
+collector at the next bytecode boundary, in a listener).
 
 Every edit is stamped with a shared clock before and after it (finalizers too, under a lock
 that keeps a record of the edits in the order they were made), and so is every publish and
