@@ -24,13 +24,13 @@ publish plus one turn of the loop (a few dozen instructions, the same for every 
 interpreter start-up, imports and subscribing cancel out. The children run with
 ``PYTHONHASHSEED=0`` and never write bytecode, so the two differ in nothing else.
 
-Repeatability. The same program gives the same counts on every run, to a few instructions
-in hundreds of millions. What moves them is the memory layout, through glibc: at 100
-subscribers each publish's result list gets its 800-byte item array from ``calloc`` (which
-skips glibc's per-thread cache), and the path through ``_int_malloc`` depends on the heap's
-history, so a change anywhere in the process (even this script's length) moves the count at
-100 by up to about 0.3%, on the bus and the floor alike. Below 64 subscribers the array comes
-from Python's own allocator and the counts move by less than 0.01%.
+Repeatability. The same program gives the same counts on every run, to a few instructions in
+hundreds of millions. What moves them is the memory layout: whether an allocator serves a
+publish's result list on its fast path depends on the heap's history. At 100 subscribers, for
+one, the list's 800-byte item array comes from glibc's ``calloc``, which skips glibc's
+per-thread cache and searches its bins. So a change anywhere in the process, even in this
+script's length, moves a count by up to about 0.3%, on the bus and on the floor: well inside
+the tolerance below, but a reason not to tighten it much further.
 
 The gate. What the plain ``publish`` of the compiled core (``fastbus-c``) costs depends on the
 interpreter as much as on fastbus, so the gate compares its ratio to the floor:
