@@ -9,7 +9,15 @@ from __future__ import annotations
 import numbers
 from typing import Any, Callable, TypeVar
 
-__all__ = ("check_callback", "check_channel", "check_priority", "check_real", "check_seconds", "resolve_priority", "subscriber")
+__all__ = (
+    "check_callback",
+    "check_channel",
+    "check_priority",
+    "check_real",
+    "check_seconds",
+    "resolve_priority",
+    "subscriber",
+)
 
 DEFAULT_PRIORITY = 50
 

@@ -16,7 +16,8 @@ import time
 import traceback as _traceback
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import _reexec
 from ._arguments import check_seconds
@@ -124,7 +125,7 @@ class Lifecycle(_Core):
     def _clean_exit(self) -> None:
         """Shut the bus down at interpreter exit if nobody did, and warn about it."""
         if self.state != states.EXITING:
-            warnings.warn(
+            warnings.warn(  # noqa: B028
                 "The main thread is exiting, but the Bus is in the %r state; "
                 "shutting it down automatically now. You must either call "
                 "bus.block() after start(), or call bus.exit() before the "
@@ -158,7 +159,7 @@ class Lifecycle(_Core):
             except Exception:
                 # Failures of stop and exit listeners were logged by publish.
                 pass
-            raise error  # type: ignore[misc]
+            raise error  # type: ignore[misc]  # noqa: B904
 
     def stop(self) -> None:
         """Stop all services: publish ``stop``, moving STARTED → STOPPING → STOPPED."""

@@ -17,11 +17,12 @@ import numbers
 import threading
 from bisect import bisect_left, bisect_right
 from collections import deque
+from collections.abc import Hashable, Iterable, Iterator
 from itertools import count
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable, Iterator, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
 from ._arguments import check_callback, check_channel, resolve_priority, subscriber
-from ._errors import ChannelFailures, listener_failed
+from ._errors import listener_failed
 
 __all__ = ("CoreBus",)
 
@@ -262,7 +263,9 @@ class CoreBus:
         check_channel(channel)
         self._edit(self._set_now, channel, tuple(entries), only_if_new)
 
-    def _set_now(self, channel: Hashable, entries: tuple[tuple[Callable[..., Any], Any], ...], only_if_new: bool) -> None:
+    def _set_now(
+        self, channel: Hashable, entries: tuple[tuple[Callable[..., Any], Any], ...], only_if_new: bool
+    ) -> None:
         old = self._channels.get(channel)
         if old is not None and only_if_new:
             return

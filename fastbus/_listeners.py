@@ -9,8 +9,8 @@ never disagree.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, MutableSet
-from typing import Any, Callable, Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, MutableMapping, MutableSet
+from typing import Any, Callable
 
 from ._arguments import check_callback, check_channel, resolve_priority
 

@@ -34,10 +34,11 @@ import os
 import pkgutil
 import runpy
 import sys
+from collections.abc import Sequence
 from importlib.machinery import BuiltinImporter, SourceFileLoader, SourcelessFileLoader
 from importlib.util import MAGIC_NUMBER
 from types import CodeType, TracebackType
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 __all__ = ("main", "USAGE")
 
@@ -129,7 +130,7 @@ def _remember_command_line(argv: Sequence[str]) -> None:
     from ._reexec import interpreter_argv
 
     command = [sys.executable, *interpreter_argv(), "-m", "fastbus.run", *argv]
-    setattr(sys, "orig_argv", command)  # setattr: the attribute is new in Python 3.10
+    setattr(sys, "orig_argv", command)  # setattr: the attribute is new in Python 3.10  # noqa: B010
 
 
 def _started_as_launcher() -> bool:

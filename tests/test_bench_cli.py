@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _commands import install_commands, install_problems
 
 from fastbus.bench import _cli, _measure, main
 from fastbus.bench._contenders import CONTENDERS, SHAPES
@@ -95,7 +96,12 @@ def test_runs_and_writes_json(tmp_path: Path, floor: None, capsys: pytest.Captur
     assert "Publish with one positional argument" in out
     assert "÷ the floor's" in out and "Times faster than wspbus" in out
     assert "Memory per subscriber" in out
-    assert "one global list" in out  # each peer's gaps are spelled out
+    try:
+        import zope.event  # noqa: F401
+    except ImportError:  # the bench extra is not installed: the peer is skipped, and says why
+        assert "zope.event" in out and "python -m pip install zope.event" in out
+    else:
+        assert "one global list" in out  # each peer's gaps are spelled out
     assert "[  1/" in err  # progress went to stderr
 
 
@@ -289,3 +295,49 @@ def test_console_script_runs_the_command() -> None:
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "--quick" in result.stdout and "--contenders" in result.stdout
+
+
+# What each contender imports, and the distribution that provides it (None: fastbus itself).
+_IMPORTS = {
+    "floor": ("fastbus._floor", None),
+    "fastbus-c": ("fastbus._core_c", None),
+    "wspbus": ("cherrypy.process.wspbus", "CherryPy"),
+    "blinker": ("blinker", "blinker"),
+    "psygnal": ("psygnal", "psygnal"),
+    "pyee": ("pyee", "pyee"),
+    "zope.event": ("zope.event", "zope.event"),
+}
+
+
+def test_every_contender_that_can_be_missing_is_covered() -> None:
+    assert set(_IMPORTS) == set(CONTENDERS) - {"fastbus-py"}
+
+
+@pytest.mark.parametrize("name", sorted(_IMPORTS))
+def test_a_missing_contender_says_how_to_get_it(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module, distribution = _IMPORTS[name]
+    monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError
+    assert run("--sizes", "1", "--contenders", f"{name},fastbus-py") == 0
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith(f"{name}: skipped: ")]
+    (command,) = install_commands(line)
+    assert install_problems(command) == []
+    if distribution is None:  # fastbus is installed from its checkout, and built then
+        assert command == "python -m pip install -e ."
+    else:
+        assert command == f"python -m pip install {distribution}"
+
+
+def test_plot_without_matplotlib_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for module in ("matplotlib", "matplotlib.backends.backend_agg"):  # an import raises
+        monkeypatch.setitem(sys.modules, module, None)
+    assert run("--contenders", "fastbus-py", "--plot", str(tmp_path / "chart.png")) == 2
+    out, err = capsys.readouterr()
+    assert "--plot needs matplotlib" in err and out == ""
+    (command,) = install_commands(err)
+    assert command == "python -m pip install matplotlib"
+    assert install_problems(command) == []

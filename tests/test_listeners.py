@@ -128,7 +128,7 @@ def test_assigning_checks_every_callback_before_changing_anything(bus):
 
     bad.priority = "high"
     bus.subscribe("ch", a, priority=5)
-    with pytest.raises(TypeError, match="callback.priority must be a real number"):
+    with pytest.raises(TypeError, match=r"callback\.priority must be a real number"):
         bus.listeners["ch"] = [b, bad]
     assert bus._entries("ch") == [(5, a)]
     with pytest.raises(TypeError, match="callback must be callable"):

@@ -14,8 +14,9 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable
 
 import pytest
 from _children import reap, spawn, wait_until
@@ -40,7 +41,7 @@ class Server:
 
     def __init__(self, script: str, args: list[str], env: dict[str, str], tmp_path: Path, python: str) -> None:
         self.log_path = tmp_path / f"{script}.log"
-        self.log_file = open(self.log_path, "wb")
+        self.log_file = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = spawn(
             [python, str(EXAMPLES / script), *args], env, tmp_path, stdout=self.log_file, stderr=subprocess.STDOUT
         )

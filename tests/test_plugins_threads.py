@@ -8,7 +8,8 @@ import sys
 import threading
 import time
 import types
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import pytest
 from _children import DEADLINE, wait_until
@@ -21,6 +22,7 @@ from fastbus.plugins import (
     SimplePlugin,
     ThreadManager,
 )
+
 
 class LogRecorder:
     def __init__(self, bus: Any) -> None:

@@ -8,7 +8,8 @@ import json
 import os
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import _measure, _report
 from ._contenders import CONTENDERS, SHAPES, Contender, Unavailable
@@ -119,7 +120,7 @@ def _check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         try:
             formats = _report.plot_formats()
         except ImportError:
-            parser.error("--plot needs matplotlib: pip install 'fastbus[bench]'")
+            parser.error("--plot needs matplotlib: python -m pip install matplotlib")
         extension = os.path.splitext(args.plot)[1].lstrip(".").lower()
         if extension not in formats:
             known = ", .".join(sorted(formats))

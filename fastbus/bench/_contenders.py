@@ -11,7 +11,8 @@ from __future__ import annotations
 import ast
 import importlib
 import sys
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable
 
 __all__ = ("CONTENDERS", "SHAPES", "Built", "Contender", "Unavailable", "make_callbacks")
 
@@ -94,12 +95,26 @@ def _calls(function: str, lead: str = "") -> dict[str, str]:
     }
 
 
+# What makes fastbus's own compiled contenders importable. fastbus is not on PyPI: it is
+# installed from its checkout, and that install builds the extensions when it can.
+BUILD_HINT = (
+    "to build it, install fastbus from its checkout where a C compiler and Python headers "
+    "are present: python -m pip install -e ."
+)
+
+
+def pip_hint(*distributions: str) -> str:
+    """The command that installs *distributions* into the running interpreter."""
+    return f"install it with: python -m pip install {' '.join(distributions)}"
+
+
 class Contender:
     """A named way to dispatch; subclasses import their library in :meth:`load`."""
 
     name = ""
     summary = ""
     gaps: tuple[str, ...] = ()  # what it does not do that fastbus does
+    hint = ""  # how to make it importable, shown after the reason it was skipped
 
     def load(self) -> None:
         """Import what is needed; raise :class:`Unavailable` if it cannot run here."""
@@ -113,18 +128,19 @@ class Contender:
     def build(self, callbacks: Sequence[Callable[..., Any]]) -> Built:
         raise NotImplementedError
 
-    @staticmethod
-    def _import(module: str, why: str) -> Any:
+    def _import(self, module: str, why: str) -> Any:
         try:
             return importlib.import_module(module)
         except ImportError as exc:
-            raise Unavailable(f"{why} ({exc})") from None
+            reason = f"{why} ({exc})"
+            raise Unavailable(f"{reason}; {self.hint}" if self.hint else reason) from None
 
 
 class Floor(Contender):
     name = "floor"
     summary = "fastbus._floor: a compiled loop that calls the callbacks and collects results"
     gaps = ("no registry, channels, priorities or error handling: the least any bus must do",)
+    hint = BUILD_HINT
 
     def load(self) -> None:
         self.module = self._import("fastbus._floor", "floor unavailable")
@@ -167,6 +183,7 @@ class FastbusCompiled(_FastbusBus):
     name = "fastbus-c"
     summary = "fastbus.Bus on the compiled core (fastbus._core_c)"
     core = "fastbus._core_c"
+    hint = BUILD_HINT
 
 
 class FastbusPure(_FastbusBus):
@@ -178,6 +195,7 @@ class FastbusPure(_FastbusBus):
 class Wspbus(Contender):
     name = "wspbus"
     summary = "cherrypy.process.wspbus.Bus, the stock bus; it sorts the listeners on every publish"
+    hint = pip_hint("CherryPy")
 
     def load(self) -> None:
         self.module = self._import(WSPBUS, "CherryPy is not installed")
@@ -210,6 +228,8 @@ class Blinker(Contender):
         "default weak references cost more)",
     )
 
+    hint = pip_hint("blinker")
+
     def load(self) -> None:
         self.module = self._import("blinker", "not installed")
 
@@ -231,6 +251,8 @@ class Psygnal(Contender):
         "no keyword arguments (that case is not run); returns no results",
         "stops at the first failing callback (raises EmitLoopError)",
     )
+
+    hint = pip_hint("psygnal")
 
     def load(self) -> None:
         self.module = self._import("psygnal", "not installed")
@@ -258,6 +280,8 @@ class Pyee(Contender):
         "stops at the first failing listener",
     )
 
+    hint = pip_hint("pyee")
+
     def load(self) -> None:
         self.module = self._import("pyee", "not installed")
 
@@ -282,6 +306,8 @@ class ZopeEvent(Contender):
         "no priorities; returns no results; stops at the first failing subscriber; "
         "unsubscribing is list.remove, a linear search",
     )
+
+    hint = pip_hint("zope.event")
 
     def load(self) -> None:
         self.module = self._import("zope.event", "not installed")

@@ -7,7 +7,7 @@ import signal as _signal
 import sys
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Union
+from typing import Any, Callable
 
 __all__ = ("SignalHandler",)
 
@@ -65,10 +65,10 @@ class SignalHandler:
     :meth:`unsubscribe` puts back the handlers that were in place before.
     """
 
-    handlers: Dict[str, Callable[..., Any]] = {}
+    handlers: dict[str, Callable[..., Any]] = {}  # noqa: RUF012
     """A map from signal names (e.g. ``'SIGTERM'``) to listeners (e.g. ``bus.exit``)."""
 
-    signals: Dict[int, str] = {int(sig): sig.name for sig in _signal.Signals}
+    signals: dict[int, str] = {int(sig): sig.name for sig in _signal.Signals}  # noqa: RUF012
     """A map from signal numbers to names (the canonical name where a number has several)."""
 
     def __init__(self, bus: Any) -> None:
@@ -141,7 +141,7 @@ class SignalHandler:
             for channel, listener in listeners:
                 self.bus.unsubscribe(channel, listener)
 
-    def _signal_number(self, signal: Union[str, bytes, int]) -> Any:
+    def _signal_number(self, signal: str | bytes | int) -> Any:
         if isinstance(signal, bytes):
             signal = os.fsdecode(signal)
         if isinstance(signal, str):
@@ -150,7 +150,7 @@ class SignalHandler:
             return getattr(_signal, signal, None)
         return signal if signal in self.signals else None
 
-    def set_handler(self, signal: Union[str, bytes, int], listener: Callable[..., Any] | None = None) -> None:
+    def set_handler(self, signal: str | bytes | int, listener: Callable[..., Any] | None = None) -> None:
         """Handle *signal* (a name such as ``'SIGHUP'`` or a number) by publishing to its channel.
 
         If *listener* is given, it is subscribed to the signal's channel, before the handler
