@@ -103,10 +103,14 @@ class Touchy:
         self.hook: Callable[[], None] | None = None
 
     def _compare(self, other: object) -> Any:
+        # Whichever side of the comparison the armed one is on, the comparison fails.
         if other is self:
             return self.value
         self._fail_if_armed()
-        return other.value if isinstance(other, Touchy) else other
+        if isinstance(other, Touchy):
+            other._fail_if_armed()
+            return other.value
+        return other
 
     def _fail_if_armed(self) -> None:
         if self.hook is not None:

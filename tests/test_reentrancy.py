@@ -70,11 +70,12 @@ class Unsubscriber:
         bus.subscribe("ch", self.listener, priority=priority)
 
     def __del__(self):
-        Unsubscriber.inside.append(SUBSCRIBING[0])
+        # Inside the subscribe: it has begun and the newcomer is not in the registry yet.
+        Unsubscriber.inside.append(SUBSCRIBING[0] is not None and SUBSCRIBING[0] not in self.bus._listeners_of("ch"))
         self.bus.unsubscribe("ch", self.listener)
 
 
-SUBSCRIBING = [False]
+SUBSCRIBING = [None]  # the callback being subscribed, while its subscribe is called
 
 
 @pytest.mark.parametrize("size", [3, 25])
@@ -95,9 +96,9 @@ def test_a_finalizer_unsubscribing_during_subscribe(Bus, core_name, size):
             # Collect at the offset-th tracked allocation from here: inside subscribe.
             gc.set_threshold(gc.get_count()[0] + offset + 1)
             gc.enable()
-            SUBSCRIBING[0] = True
+            SUBSCRIBING[0] = newcomer
             bus.subscribe("ch", newcomer, priority=20)
-            SUBSCRIBING[0] = False
+            SUBSCRIBING[0] = None
             gc.disable()
             gc.set_threshold(*threshold)
             gc.collect()
@@ -106,7 +107,7 @@ def test_a_finalizer_unsubscribing_during_subscribe(Bus, core_name, size):
             if got != expected or [p for p, _ in bus._entries("ch")] != [20, *range(100, 100 + size)]:
                 problems.append((offset, got))
     finally:
-        SUBSCRIBING[0] = False
+        SUBSCRIBING[0] = None
         gc.set_threshold(*threshold)
         if enabled:
             gc.enable()
@@ -114,7 +115,8 @@ def test_a_finalizer_unsubscribing_during_subscribe(Bus, core_name, size):
     ran_inside = Unsubscriber.inside.count(True)
     Unsubscriber.inside.clear()
     if core_name == "compiled" and sys.version_info >= (3, 12):
-        # Since 3.12 the collector runs only between bytecodes, never inside compiled code.
+        # Since 3.12 the collector runs only between bytecodes, never inside compiled code
+        # (here: right after subscribe returns, the newcomer in place).
         assert ran_inside == 0
     else:
         assert ran_inside > 0, "no finalizer ever ran inside subscribe"
@@ -205,7 +207,13 @@ def test_a_finalizer_editing_the_channel_while_publish_allocates(core_env, core_
     """The publish runs on the listeners as they stood when it began: the finalizers' edits
     (49 removed, 5 added) take effect from the next publish, and nothing is read freed."""
     lines = run_child(core_env, core_name, "print('during', bus.publish('x'))")
-    assert lines == [f"during {list(range(50))}", "finalized ['during']", f"after {AFTER}"]
+    assert lines[1:] == ["finalized ['during']", f"after {AFTER}"]
+    if core_name == "pure" and sys.version_info < (3, 11):
+        # Before 3.11 the call allocates a frame the collector tracks, so the finalizers may
+        # run before the publish has begun: then it sees their edits, all of them.
+        assert lines[0] in {f"during {list(range(50))}", f"during {AFTER}"}
+    else:
+        assert lines[0] == f"during {list(range(50))}"
 
 
 # weakref.finalize runs the finalizers of one object newest first.
