@@ -81,7 +81,18 @@ def test_modules_run_with_python_m_exist(page: Path) -> None:
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_files_named_exist(page: Path) -> None:
     paths = re.findall(r"(?<![\w/.])((?:benchmarks|examples|docs|fastbus|tests|\.ci)/[\w./-]*\w)", _text(page))
-    missing = [path for path in paths if not path.startswith("docs/_build") and not (ROOT / path).exists()]
+    import fastbus
+
+    # fastbus/... is looked for where fastbus was imported from: the installed gates test an
+    # installed package with the source tree's copy of the package removed.
+    package = Path(fastbus.__file__).resolve().parent
+
+    def exists(path: str) -> bool:
+        if path.startswith("fastbus/"):
+            return (package / path[len("fastbus/") :]).exists()
+        return (ROOT / path).exists()
+
+    missing = [path for path in paths if not path.startswith("docs/_build") and not exists(path)]
     assert missing == []
 
 

@@ -309,7 +309,6 @@ class Soak:
 
     def check(self) -> None:
         assert not self.errors, f"a thread failed: {self.errors[0]!r}"
-        assert self.finalized_in_publish, "no finalizer ran inside a publish: the soak tested nothing"
         self.index_record()
         assert len(self.publishes) == PUBLISHERS * ROUNDS
         for number, (ch, start, end, results, calls) in enumerate(self.publishes):
@@ -334,7 +333,11 @@ class Soak:
 
 
 def test_threads_publishing_editing_and_finalizers_agree_with_the_record(Bus):
+    inside = 0
     for run in range(RUNS):
         soak = Soak(Bus, seed=run)
         soak.run()
         soak.check()
+        inside += soak.finalized_in_publish
+    # Over all the runs (one run alone may happen to collect only between publishes).
+    assert inside, "no finalizer ran inside a publish: the soak tested nothing"
