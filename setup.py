@@ -36,25 +36,36 @@ def _extensions():
         compiler_directives={
             "boundscheck": False,
             "wraparound": False,
-            "embedsignature": True,
         },
     )
 
 
 class OptionalBuildExt(build_ext):
-    """Build the extensions, or explain why not and carry on with pure Python."""
+    """Build the extensions, or explain why not and carry on with pure Python.
+
+    An extension that failed is dropped from the command's list once the others are built, so
+    that nothing downstream expects its file: copying it into the tree (``--inplace``), or
+    linking it into an editable install's tree (strict mode), would fail the install outright.
+    """
 
     def run(self):
         try:
             super().run()
         except Exception as exc:  # no compiler at all: distutils raises at setup
             self._give_up(exc)
+            self.extensions = []
+
+    def build_extensions(self):
+        self._failed = set()
+        super().build_extensions()
+        self.extensions = [ext for ext in self.extensions if ext.name not in self._failed]
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as exc:
             self._give_up(exc, ext.name)
+            self._failed.add(ext.name)
 
     def _give_up(self, exc, name="the compiled core"):
         if REQUIRE_EXTENSIONS:
@@ -67,4 +78,14 @@ class OptionalBuildExt(build_ext):
         print("*" * 75, message, "*" * 75, sep="\n", file=sys.stderr)
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+setup(
+    ext_modules=_extensions(),
+    cmdclass={"build_ext": OptionalBuildExt},
+    # ``pip install -e .`` in setuptools' default (lenient) mode serves this flat layout
+    # through an import hook, which type checkers cannot follow: mypy then reports that
+    # fastbus does not exist. Strict mode puts a tree of links to the package's files on
+    # sys.path instead, which every tool reads like an installed package. A module added
+    # after the install needs a re-install to be seen (an edit to an existing file does not);
+    # ``--config-settings editable_mode=...`` still overrides this.
+    options={"editable_wheel": {"mode": "strict"}},
+)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional
 
 Lookup = Callable[[str, str], Optional[float]]
 
@@ -24,13 +24,13 @@ SHAPE = "positional"  # the publish targets are for one positional argument, as 
 ORDER = ("floor", "fastbus-c", "fastbus-py", "wspbus", "blinker", "psygnal", "pyee", "zope.event")
 
 
-Row = Tuple[str, Optional[float], str, Callable[[float], bool]]
+Row = tuple[str, Optional[float], str, Callable[[float], bool]]
 
 
 def _targets(get: Lookup) -> list[Row]:
     """Each tracked figure: label, value (None if a contender is missing), target, test."""
 
-    def ratio(top: str, bottom: str, group: str) -> Optional[float]:
+    def ratio(top: str, bottom: str, group: str) -> float | None:
         a, b = get(top, group), get(bottom, group)
         return a / b if a is not None and b else None
 
@@ -60,7 +60,7 @@ def _targets(get: Lookup) -> list[Row]:
     return rows
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file", help="a file written by pytest --benchmark-json")
     parser.add_argument(
@@ -85,7 +85,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 group = f"publish-{SHAPE}-{size}"
             seconds[contender, group] = bench["stats"][args.stat]
 
-    def get(contender: str, group: str) -> Optional[float]:
+    def get(contender: str, group: str) -> float | None:
         return seconds.get((contender, group))
 
     def by_kind_then_size(group: str) -> tuple[str, int]:

@@ -7,7 +7,6 @@ the wake-up delay is what exceeds 5 ms. wspbus polls every ``interval`` (0.1 s b
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest

@@ -13,14 +13,48 @@ unsubscribes them when it stops. CherryPy runs on fastbus (``fastbus.install()``
          -H 'Content-Type: application/json' http://127.0.0.1:8080/carts
     curl http://127.0.0.1:8080/carts
 
-A cart with missing fields, wrong types or numbers out of range (quantity 1 to 1,000,000,
-price 0 to 1,000,000,000) gets a 400 with a message naming the field, and is not saved. SIGTERM (or Ctrl-C) stops the bus: the plugin closes the database after the last
-request was answered, and every accepted cart has been committed by then.
+Every answer is JSON. ``POST /carts`` answers 201 ``{"id": ..., "total": ...}``;
+``GET /carts`` (and ``HEAD``) answers a page of carts, oldest first, and where the next
+page starts::
+
+    {"carts": [{"id": 1, "customer": "ada", "items": [...], "total": 7.0}, ...],
+     "next": "/carts?after=20&limit=20"}
+
+``next`` is null on the last page. ``?limit=`` is the page size (1 to 100, 20 by default) and
+``?after=`` the id of the last cart already seen (0, the default, starts at the beginning);
+paging by id rather than by offset means a cart saved meanwhile is neither skipped nor
+listed twice. A bad or unknown parameter is a 400 naming it. The page is an object, not the
+bare list of carts that ``GET /carts`` once answered, so that a client written for the whole
+list fails plainly rather than quietly seeing the first page only. ``GET /`` lists the limits.
+
+Every error, whether this module's or CherryPy's (400, 404, 405, 411, 413, 415, 500, 503),
+is ``{"error": "..."}`` with ``Content-Type: application/json``; the message names the field,
+parameter, method or bound at fault, and never shows a traceback. The limits keep what one
+request can make the server read, hold and store small:
+
+- a request body of at most 256 KiB (``MAX_BODY_BYTES``), else 413; a ``Content-Length``
+  over it is refused before any of the body is read, a chunked body once it passes it;
+- the body is JSON in UTF-8 (a leading byte order mark is ignored), else 400; so is JSON
+  nested deeper than Python's decoder follows (about a thousand levels; a cart has three);
+- ``customer``: 1 to 200 characters (``MAX_CUSTOMER_LENGTH``) once leading and trailing
+  blanks are stripped;
+- ``items``: 1 to 100 of them (``MAX_ITEMS``); each ``sku`` 1 to 64 characters
+  (``MAX_SKU_LENGTH``), each ``quantity`` a whole number from 1 to 1,000,000
+  (``MAX_QUANTITY``), each ``price`` a number from 0 to 1,000,000,000 (``MAX_PRICE``);
+- a page of at most 100 carts (``MAX_PAGE_SIZE``).
+
+A cart breaking any of them is answered 400 and not saved. Errors that the HTTP server
+(cheroot) answers before CherryPy sees the request, such as a malformed request line or
+``Content-Length`` header or a request line or headers too long, remain cheroot's plain text.
+
+SIGTERM (or Ctrl-C) stops the bus: the plugin closes the database after the last request was
+answered, and every accepted cart has been committed by then.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import math
 import os
@@ -46,6 +80,18 @@ class CartError(ValueError):
 # Infinity, none of which a shop can sell.
 MAX_QUANTITY = 1_000_000
 MAX_PRICE = 1_000_000_000
+
+# Bounds on what one request can make the server read, store or send (plain literals, which
+# the tests read without importing this module). The largest valid cart is under 100 KB of
+# JSON even with every character escaped, so any spelling of it fits in MAX_BODY_BYTES; a page
+# is at most MAX_PAGE_SIZE such carts.
+MAX_BODY_BYTES = 262_144  # 256 KiB
+MAX_CUSTOMER_LENGTH = 200
+MAX_SKU_LENGTH = 64
+MAX_ITEMS = 100
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_CART_ID = 9_223_372_036_854_775_807  # 2**63 - 1, SQLite's largest rowid
 
 
 class Cart:
@@ -73,12 +119,17 @@ class Cart:
             raise CartError("missing field 'customer'")
         if not isinstance(customer, str) or not customer.strip():
             raise CartError("'customer' must be a non-empty string")
+        customer = customer.strip()
+        if len(customer) > MAX_CUSTOMER_LENGTH:
+            raise CartError(f"'customer' must be at most {MAX_CUSTOMER_LENGTH:,} characters long")
         if "items" not in data:
             raise CartError("missing field 'items'")
         items = data["items"]
         if not isinstance(items, list) or not items:
             raise CartError("'items' must be a non-empty list")
-        cart = cls(customer.strip(), [cls._item(n, item) for n, item in enumerate(items)])
+        if len(items) > MAX_ITEMS:
+            raise CartError(f"'items' must hold at most {MAX_ITEMS:,} items")
+        cart = cls(customer, [cls._item(n, item) for n, item in enumerate(items)])
         # Bounded items keep it finite unless there are about 10**293 of them; checked anyway,
         # since an infinite total would be saved and then listed as invalid JSON.
         if not math.isfinite(cart.total):
@@ -99,6 +150,8 @@ class Cart:
         sku, quantity, price = item["sku"], item["quantity"], item["price"]
         if not isinstance(sku, str) or not sku:
             raise CartError(f"'{where}.sku' must be a non-empty string")
+        if len(sku) > MAX_SKU_LENGTH:
+            raise CartError(f"'{where}.sku' must be at most {MAX_SKU_LENGTH:,} characters long")
         # bool is an int to Python, never a quantity or a price to a shop. The range checks
         # compare without converting, so a huge int cannot overflow and NaN fails them.
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
@@ -156,71 +209,158 @@ class DatabasePlugin(SimplePlugin):
                 )
             return int(cursor.lastrowid)  # type: ignore[arg-type]
 
-    def list_them(self) -> list[dict[str, Any]]:
-        """Return every saved cart, oldest first."""
+    def list_them(self, after: int, limit: int) -> list[dict[str, Any]]:
+        """Return at most *limit* saved carts whose ids are above *after*, oldest first."""
         with self.lock:
             assert self.db is not None, "db-list listener called while stopped"
-            rows = self.db.execute("SELECT id, customer, items, total FROM carts ORDER BY id").fetchall()
+            rows = self.db.execute(
+                "SELECT id, customer, items, total FROM carts WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+            ).fetchall()
         return [
             {"id": id_, "customer": customer, "items": json.loads(items), "total": total}
             for id_, customer, items, total in rows
         ]
 
 
-def _error(status: int, message: str) -> dict[str, str]:
-    cherrypy.response.status = status
-    return {"error": message}
+def json_error_page(status: str, message: str, traceback: str, version: str) -> str:
+    """CherryPy's error page as ``{"error": message}``: every error has the one shape.
+
+    CherryPy calls it (``error_page.default``) for each error it answers, its own (404, 411,
+    413, a 500 from an unexpected exception) and the HTTPErrors raised here, with *message*
+    already HTML-escaped; *traceback* and *version* are left out on purpose.
+    """
+    cherrypy.serving.response.headers["Content-Type"] = "application/json"
+    if status.startswith("413 "):  # CherryPy's own message does not say what the bound is
+        message = f"the request body must be at most {MAX_BODY_BYTES:,} bytes"
+    return json.dumps({"error": html.unescape(message)})
+
+
+def refuse_large_bodies() -> None:
+    """413 as soon as a ``Content-Length`` over the bound arrives, before reading the body.
+
+    A chunked body, whose size is not announced, is stopped by ``request.body.maxbytes``
+    once more than the bound has been read.
+    """
+    length = cherrypy.request.headers.get("Content-Length", "").strip()  # cheroot checked it is a number
+    too_long = len(length) > len(str(MAX_BODY_BYTES))  # converted only when short
+    if length.isascii() and length.isdigit() and (too_long or int(length) > MAX_BODY_BYTES):
+        raise cherrypy.HTTPError(413)
+
+
+def allow(*methods: str) -> None:
+    """Answer 405 (with ``Allow``) unless the request's method is one of *methods*."""
+    if cherrypy.request.method not in methods:
+        cherrypy.response.headers["Allow"] = ", ".join(methods)
+        raise cherrypy.HTTPError(405, f"use {' or '.join(methods)}")
+
+
+def refuse_parameters(params: dict[str, Any]) -> None:
+    """400 naming the first parameter left over: one not understood is not silently ignored."""
+    if params:
+        raise cherrypy.HTTPError(400, f"unexpected parameter {min(params)!r}")
+
+
+def whole_number(params: dict[str, Any], name: str, low: int, high: int, default: int) -> int:
+    """Take the parameter *name* from *params* as a whole number from *low* to *high*.
+
+    Only ASCII digits: ``int()`` would also take signs, blanks, underscores and other
+    scripts' digits, and raise on thousands of them.
+    """
+    value = params.pop(name, None)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise cherrypy.HTTPError(400, f"parameter {name!r} given more than once")
+    if not (value.isascii() and value.isdigit() and len(value) <= len(str(high)) and low <= int(value) <= high):
+        raise cherrypy.HTTPError(400, f"parameter {name!r} must be a whole number from {low:,} to {high:,}")
+    return int(value)
 
 
 class ECommerce:
     """The shop: it publishes carts to the bus and never sees the database."""
 
     @cherrypy.expose
-    def index(self) -> str:
-        return "POST a cart (JSON) to /carts; GET /carts lists the saved ones.\n"
+    @cherrypy.tools.json_out()
+    def index(self) -> Any:
+        """What there is to use, and the limits it keeps."""
+        allow("GET", "HEAD")
+        return {
+            "carts": "POST a cart (JSON) to /carts; GET /carts lists the saved ones, a page at a time",
+            "limits": {
+                "body_bytes": MAX_BODY_BYTES,
+                "customer_length": MAX_CUSTOMER_LENGTH,
+                "items": MAX_ITEMS,
+                "sku_length": MAX_SKU_LENGTH,
+                "quantity": [1, MAX_QUANTITY],
+                "price": [0, MAX_PRICE],
+                "page_size": MAX_PAGE_SIZE,
+            },
+        }
 
     @cherrypy.expose
     @cherrypy.tools.json_out()
-    def carts(self, **form: Any) -> Any:
-        """``GET``: the saved carts. ``POST`` (a JSON cart): save it, answer 201 and its id.
+    def carts(self, **params: Any) -> Any:
+        """``GET``/``HEAD``: a page of saved carts. ``POST`` (a JSON cart): save it, answer 201.
 
-        Form fields (which CherryPy decodes into arguments) are refused with 415 below.
+        *params* are the query string's (and a form body's, which is refused with 415).
         """
-        method = cherrypy.request.method
-        if method == "GET":
-            results = cherrypy.engine.publish("db-list")
-            if not results:
-                return _error(503, "the database is not running")
-            return results[0]
-        if method != "POST":
-            cherrypy.response.headers["Allow"] = "GET, POST"
-            return _error(405, "use GET or POST")
+        allow("GET", "HEAD", "POST")
+        if cherrypy.request.method != "POST":
+            return self._page(params)
         content_type = cherrypy.request.headers.get("Content-Type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
-            return _error(415, "send the cart as application/json")
+            raise cherrypy.HTTPError(415, "send the cart as application/json")
+        refuse_parameters(params)
         return self._save(cherrypy.request.body.read())
 
     @cherrypy.expose
     @cherrypy.tools.json_out()
     def save_kart(self, cart_data: str = "") -> Any:
         """The page's handler: a form field ``cart_data`` holding the cart as JSON."""
-        if cherrypy.request.method != "POST":
-            cherrypy.response.headers["Allow"] = "POST"
-            return _error(405, "use POST")
+        allow("POST")
+        if not isinstance(cart_data, str):  # the field repeated, or sent as a file
+            raise cherrypy.HTTPError(400, "'cart_data' must be one form field holding the cart as JSON")
         return self._save(cart_data)
 
+    def _page(self, params: dict[str, Any]) -> Any:
+        after = whole_number(params, "after", 0, MAX_CART_ID, 0)
+        limit = whole_number(params, "limit", 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)
+        refuse_parameters(params)
+        # One more than the page, to learn whether another page follows.
+        results = cherrypy.engine.publish("db-list", after, limit + 1)
+        if not results:
+            raise cherrypy.HTTPError(503, "the database is not running")
+        carts = results[0][:limit]
+        more = len(results[0]) > limit
+        next_page = f"{cherrypy.request.script_name}/carts?after={carts[-1]['id']}&limit={limit}" if more else None
+        return {"carts": carts, "next": next_page}
+
     def _save(self, body: str | bytes) -> Any:
+        if isinstance(body, bytes):
+            try:
+                body = body.decode("utf-8-sig")  # RFC 8259 lets a parser ignore a BOM
+            except UnicodeDecodeError as exc:
+                # The codec's own message names itself and Python's terms; say what to send.
+                raise cherrypy.HTTPError(400, f"the body must be UTF-8 JSON (byte {exc.start} is not UTF-8)") from None
         try:
             data = json.loads(body)
-        except ValueError as exc:  # UnicodeDecodeError is one too
-            return _error(400, f"the cart is not valid JSON: {exc}")
+        except RecursionError:
+            # The decoder recurses once per level: refuse what it cannot follow, as bad input.
+            message = "the cart is nested too deeply: it is an object holding a list of objects"
+            raise cherrypy.HTTPError(400, message) from None
+        except json.JSONDecodeError as exc:
+            raise cherrypy.HTTPError(400, f"the cart is not valid JSON: {exc}") from None
+        except ValueError:
+            # Python refuses to convert integers of over 4,300 digits (its message suggests a
+            # setting of the server's); no quantity or price is that long.
+            raise cherrypy.HTTPError(400, "the cart holds a number too long to read") from None
         try:
             cart = Cart.from_json(data)
         except CartError as exc:
-            return _error(400, str(exc))
+            raise cherrypy.HTTPError(400, str(exc)) from None
         ids = cherrypy.engine.publish("db-save", cart)
         if not ids:
-            return _error(503, "the database is not running")
+            raise cherrypy.HTTPError(503, "the database is not running")
         cherrypy.response.status = 201
         return {"id": ids[0], "total": cart.total}
 
@@ -235,6 +375,10 @@ def main(argv: list[str] | None = None) -> None:
     cherrypy.config.update({
         "server.socket_host": args.host,
         "server.socket_port": args.port,
+        # The HTTP server's own bound would answer 413 in plain text before CherryPy sees the
+        # request; the application's bound below (refuse_large_bodies, request.body.maxbytes)
+        # answers in JSON instead.
+        "server.max_request_body_size": 0,
         "engine.autoreload.on": False,
         "log.screen": True,
     })
@@ -242,7 +386,12 @@ def main(argv: list[str] | None = None) -> None:
                         % ("compiled" if fastbus.COMPILED else "pure", fastbus.installed()))
     DatabasePlugin(cherrypy.engine, os.path.abspath(args.db)).subscribe()
     SignalHandler(cherrypy.engine).subscribe()
-    cherrypy.tree.mount(ECommerce(), "/", {"/": {"request.show_tracebacks": False}})
+    cherrypy.tree.mount(ECommerce(), "/", {"/": {
+        "request.show_tracebacks": False,
+        "error_page.default": json_error_page,
+        "hooks.on_start_resource": refuse_large_bodies,
+        "request.body.maxbytes": MAX_BODY_BYTES,
+    }})
     cherrypy.engine.start()
     cherrypy.engine.block()
 

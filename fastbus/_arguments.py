@@ -7,11 +7,21 @@ these run on the slow path only.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
-__all__ = ("check_channel", "check_callback", "resolve_priority", "subscriber")
+__all__ = (
+    "check_callback",
+    "check_channel",
+    "check_priority",
+    "check_real",
+    "check_seconds",
+    "resolve_priority",
+    "subscriber",
+)
 
 DEFAULT_PRIORITY = 50
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _kind(value: object) -> str:
@@ -39,12 +49,32 @@ def check_callback(callback: object) -> None:
         ) from None
 
 
+def check_real(value: object, argument: str) -> None:
+    """Raise TypeError unless *value* is a real number (a bool is not), ValueError if NaN.
+
+    The one check behind priorities, intervals and frequencies, so that they all accept the
+    same numbers (int, float, Fraction, any ``numbers.Real``) and say so in the same words.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a real number, not {_kind(value)!r}")
+    if value != value:
+        raise ValueError(f"{argument} must not be NaN")
+
+
+def check_seconds(value: object, argument: str) -> None:
+    """Raise unless *value* is a real number of seconds, zero or more."""
+    check_real(value, argument)
+    # numbers.Real promises < but not >=.
+    if value < 0:  # type: ignore[operator]
+        raise ValueError(f"{argument} must be zero or more seconds, not {value!r}")
+
+
 def check_priority(priority: object, source: str = "priority") -> None:
     """Raise unless *priority* is a real number other than a bool, and not NaN."""
-    if isinstance(priority, bool) or not isinstance(priority, numbers.Real):
-        raise TypeError(f"{source} must be a real number, not {_kind(priority)!r}")
-    if priority != priority:
-        raise ValueError(f"{source} must not be NaN: listeners could not be ordered")
+    try:
+        check_real(priority, source)
+    except ValueError:
+        raise ValueError(f"{source} must not be NaN: listeners could not be ordered") from None
 
 
 def resolve_priority(callback: object, priority: object) -> Any:
@@ -64,9 +94,7 @@ def resolve_priority(callback: object, priority: object) -> Any:
     return priority
 
 
-def subscriber(
-    subscribe: Callable[..., object], channel: object, priority: object
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def subscriber(subscribe: Callable[..., object], channel: object, priority: object) -> Callable[[_F], _F]:
     """Return the decorator form of ``subscribe(channel, priority=priority)``.
 
     The channel and an explicit priority are checked now, where the mistake was made, not
@@ -77,7 +105,7 @@ def subscriber(
     if priority is not None:
         check_priority(priority)
 
-    def decorate(callback: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(callback: _F) -> _F:
         subscribe(channel, callback, priority=priority)
         return callback
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import _thread
 import atexit
-import numbers
 import os
 import sys
 import threading
@@ -17,9 +16,11 @@ import time
 import traceback as _traceback
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import _reexec
+from ._arguments import check_seconds
 from ._core import CoreBus
 from ._listeners import Listeners
 from ._states import State, states
@@ -80,14 +81,16 @@ def _wanted_states(state: Any) -> set[Any]:
         return {state}
 
 
-def _check_interval(interval: object) -> None:
-    if isinstance(interval, bool) or not isinstance(interval, numbers.Real):
-        raise TypeError(f"interval must be a real number, not {type(interval).__name__!r}")
-    if not interval >= 0:  # type: ignore[operator]  # NaN fails this too
-        raise ValueError(f"interval must be zero or more seconds, not {interval!r}")
+if TYPE_CHECKING:
+    # For type checkers the lifecycle is a core bus, so that the core's typed methods
+    # (subscribe, publish, ...) are what users of Bus see; at run time it is a mixin joined
+    # to whichever core is active (see Bus below).
+    _Core = CoreBus
+else:
+    _Core = object
 
 
-class Lifecycle:
+class Lifecycle(_Core):
     """Process state-machine and messenger for HTTP site deployment.
 
     All listeners of a channel are called even if others of that channel fail. Each failure is
@@ -96,15 +99,7 @@ class Lifecycle:
     server.
     """
 
-    if TYPE_CHECKING:
-        # Provided by the core this lifecycle is joined to (see Bus below).
-        listeners: Listeners
-
-        def publish(self, channel: Any, /, *args: Any, **kwargs: Any) -> list[Any]: ...
-
-        def subscribe(self, channel: Any, callback: Any = None, priority: Any = None) -> Any: ...
-
-        def _declare(self, channel: Any) -> bool: ...
+    listeners: Listeners
 
     states = states
     state = _StateAttribute()
@@ -119,7 +114,7 @@ class Lifecycle:
         # Through the attribute, so that a subclass's ``state`` property sees it.
         self.state = states.STOPPED
         for channel in BUILTIN_CHANNELS:
-            self._declare(channel)
+            self._set_listeners(channel, (), only_if_new=True)
         self.listeners = Listeners(self)
 
     def __repr__(self) -> str:
@@ -130,7 +125,7 @@ class Lifecycle:
     def _clean_exit(self) -> None:
         """Shut the bus down at interpreter exit if nobody did, and warn about it."""
         if self.state != states.EXITING:
-            warnings.warn(
+            warnings.warn(  # noqa: B028
                 "The main thread is exiting, but the Bus is in the %r state; "
                 "shutting it down automatically now. You must either call "
                 "bus.block() after start(), or call bus.exit() before the "
@@ -164,7 +159,7 @@ class Lifecycle:
             except Exception:
                 # Failures of stop and exit listeners were logged by publish.
                 pass
-            raise error  # type: ignore[misc]
+            raise error  # type: ignore[misc]  # noqa: B904
 
     def stop(self) -> None:
         """Stop all services: publish ``stop``, moving STARTED → STOPPING → STOPPED."""
@@ -247,7 +242,7 @@ class Lifecycle:
         Returns as soon as the state is set (within a millisecond, not at the next poll as in
         wspbus), and publishes to *channel* every *interval* seconds meanwhile.
         """
-        _check_interval(interval)
+        check_seconds(interval, "interval")
         wanted = _wanted_states(state)
         waker = _thread.allocate_lock()
         waker.acquire()

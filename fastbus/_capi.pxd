@@ -27,6 +27,7 @@ cdef extern from "Python.h":
     PyObject *PyList_GET_ITEM_BORROWED "PyList_GET_ITEM" (object lst, Py_ssize_t i)
     Py_ssize_t PyList_GET_SIZE(object lst)
     object PyList_New(Py_ssize_t n)
+    int PyList_Insert(object lst, Py_ssize_t i, object item) except -1
     Py_ssize_t PyTuple_GET_SIZE(object t)
 
 cdef extern from *:
@@ -34,6 +35,17 @@ cdef extern from *:
     /* Calling this from Cython re-raises the exception that is already set, so that a plain
        try/except can handle the failure of a C-level call. */
     static inline PyObject *fastbus_pending_error(void) { return NULL; }
+
+    /* Delete item *at* of a list in place: what ``del lst[at]`` does, without the generic
+       slice machinery. The caller must hold its own reference to the item, so that
+       dropping the list's reference frees nothing (and runs no finalizer) here. */
+    static inline void fastbus_list_delete(PyObject *lst, Py_ssize_t at) {
+        PyListObject *list = (PyListObject *)lst;
+        PyObject *item = list->ob_item[at];
+        memmove(&list->ob_item[at], &list->ob_item[at + 1], (Py_SIZE(list) - at - 1) * sizeof(PyObject *));
+        Py_SET_SIZE(list, Py_SIZE(list) - 1);
+        Py_DECREF(item);
+    }
 
     /* Put a METH_FASTCALL method on an extension type after it is created. */
     static inline int fastbus_add_method(PyTypeObject *type, PyMethodDef *def) {
@@ -49,4 +61,5 @@ cdef extern from *:
     }
     """
     object pending_error "fastbus_pending_error" ()
+    void list_delete "fastbus_list_delete" (object lst, Py_ssize_t at)
     int add_method "fastbus_add_method" (PyTypeObject *type, PyMethodDef *meth) except -1

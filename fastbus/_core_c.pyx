@@ -8,28 +8,31 @@ signatures and behaviour. What differs is how:
   and hands that same array to each listener with vectorcall, so a publish allocates nothing
   but its result list (and, when a listener fails, the error aggregate);
 * each channel keeps its callbacks in a list sorted by ``(priority, subscription number)``;
-  (un)subscribing edits it in place (a memmove) unless a publish is running on it, in which
-  case the edit goes to a copy, so a running publish never sees the change.
+  (un)subscribing edits it in place (a memmove) unless someone holds it (a publish running
+  on it), in which case the edit goes to a copy, so a running publish never sees the change;
+* edits take a re-entrant lock written in C rather than a ``threading.RLock``.
 """
 
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject, PyCallable_Check
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
-from cpython.ref cimport Py_INCREF
+from cpython.pythread cimport (
+    NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
+    PyThread_get_thread_ident, PyThread_release_lock, PyThread_type_lock,
+)
+from cpython.ref cimport Py_INCREF, _Py_REFCNT
 from libc.string cimport memmove
 
 from fastbus._capi cimport (
     METH_FASTCALL, METH_KEYWORDS, PyMethodDef, PyObject_Vectorcall, PyDict_GetItemWithError,
     PyErr_Occurred, PyErr_Clear, PyObject_Hash_unchecked, PyObject_GC_Track, PyObject_GC_UnTrack,
-    PyList_SET_ITEM_STEAL, PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New,
-    add_method, pending_error,
+    PyList_SET_ITEM_STEAL, PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New, PyList_Insert,
+    add_method, list_delete, pending_error,
 )
 
-import threading
-
 from fastbus._arguments import check_callback, check_channel, resolve_priority, subscriber
-from fastbus._errors import ChannelFailures
+from fastbus._errors import listener_failed
 
 __all__ = ("CoreBus",)
 
@@ -37,7 +40,7 @@ cdef object DEFAULT_PRIORITY = 50
 
 # The registry edits, as queued by CoreBus._edit.
 cdef enum Edit:
-    SUBSCRIBE, UNSUBSCRIBE, CLEAR, REMOVE
+    SUBSCRIBE, UNSUBSCRIBE, SET, SET_IF_NEW, REMOVE
 cdef long long EXACT_LIMIT = 1LL << 53  # every int up to this is exact as a double
 cdef object NO_CHANNEL = object()  # what the last-published cache holds when empty
 
@@ -58,14 +61,27 @@ cdef inline bint _exact_double(object priority, double *value) except -1:
     return False
 
 
+cdef inline bint _shared(PyObject *items) noexcept:
+    # Whether anyone but the channel holds *items*. Passed as a pointer, so that no temporary
+    # reference is taken to pass it.
+    return _Py_REFCNT(items) > 1
+
+
 @cython.final
 cdef class _Channel:
     """The subscribers of one channel, sorted by (priority, subscription number).
 
-    ``callbacks`` is what publish reads; the rest is only touched under the bus's lock.
-    Priorities live twice: as the objects given (for ``_entries`` and for comparing exotic
-    numbers) and, while every one of them fits a double exactly, as doubles, so that finding
-    a position is a binary search in C.
+    ``callbacks`` is what publish reads; ``priorities`` holds the priorities as given (for
+    ``_entries`` and for comparing exotic numbers) and, while every one of them fits a double
+    exactly, ``order`` holds them as doubles, so that finding a position is a binary search in
+    C. Only edits (under the bus's lock) change any of it.
+
+    An edit does everything that can fail or run Python code (hashing, comparing priorities,
+    allocating, which can run the garbage collector and so any finalizer) first, and then
+    changes the lists and arrays in a step that runs no Python code: whoever looks at the
+    channel from Python (a listener, a finalizer, another thread) sees it before or after an
+    edit, never halfway. A list that anyone else holds a reference to (a publish or a snapshot
+    in progress) is copied before it is changed, so its holder keeps it as it was.
     """
 
     cdef list callbacks       # the listeners in call order
@@ -75,7 +91,6 @@ cdef class _Channel:
     cdef Py_ssize_t capacity
     cdef Py_ssize_t inexact   # how many priorities a double cannot hold exactly
     cdef dict index           # callback -> (priority, number)
-    cdef Py_ssize_t readers   # publishes running on ``callbacks`` right now
 
     def __cinit__(self):
         self.callbacks = []
@@ -105,7 +120,7 @@ cdef class _Channel:
 
     cdef Py_ssize_t _position(self, object priority, unsigned long long number) except -1:
         """How many entries sort before ``(priority, number)``."""
-        cdef Py_ssize_t lo = 0, hi = len(self.callbacks), mid
+        cdef Py_ssize_t lo = 0, hi = PyList_GET_SIZE(self.callbacks), mid
         cdef double value
         cdef object other
         if self.inexact == 0 and _exact_double(priority, &value):
@@ -125,23 +140,25 @@ cdef class _Channel:
                 hi = mid
         return lo
 
-    cdef inline void _own_callbacks(self):
-        # Copy-on-write: a running publish keeps the list it started with.
-        if self.readers:
-            self.callbacks = list(self.callbacks)
+    cdef int _own(self) except -1:
+        # Copy-on-write: a list someone else holds (refcount above ours) is copied. Copying
+        # allocates and so may run Python code, which may take a new reference: check again
+        # until neither list is shared, after which nothing runs Python code until the change
+        # is done.
+        while _shared(<PyObject *>self.callbacks) or _shared(<PyObject *>self.priorities):
+            if _shared(<PyObject *>self.priorities):
+                self.priorities = list(self.priorities)
+            if _shared(<PyObject *>self.callbacks):
+                self.callbacks = list(self.callbacks)
+        return 0
 
-    cdef int insert(self, object callback, object priority, unsigned long long number) except -1:
-        cdef Py_ssize_t size = len(self.callbacks)
-        cdef Py_ssize_t at = self._position(priority, number)
-        cdef double value = 0
-        cdef bint exact = _exact_double(priority, &value)
-        key = (priority, number)
-        self._reserve(size + 1)
-        self.index[callback] = key
-        # Nothing below can fail or run Python code: the arrays stay in step.
-        self._own_callbacks()
-        self.callbacks.insert(at, callback)
-        self.priorities.insert(at, priority)
+    cdef int _put(self, Py_ssize_t at, object callback, object priority, double value,
+                  unsigned long long number, bint exact) except -1:
+        # Room was reserved and the lists are owned: nothing here runs Python code (only a
+        # list that cannot grow could fail).
+        cdef Py_ssize_t size = PyList_GET_SIZE(self.callbacks)
+        PyList_Insert(self.callbacks, at, callback)
+        PyList_Insert(self.priorities, at, priority)
         memmove(&self.order[at + 1], &self.order[at], (size - at) * sizeof(double))
         memmove(&self.numbers[at + 1], &self.numbers[at], (size - at) * sizeof(unsigned long long))
         self.order[at] = value
@@ -150,20 +167,75 @@ cdef class _Channel:
             self.inexact += 1
         return 0
 
-    cdef int remove(self, object callback, tuple key) except -1:
-        cdef object priority = key[0]
-        cdef unsigned long long number = key[1]
-        cdef Py_ssize_t size = len(self.callbacks)
-        cdef Py_ssize_t at = self._position(priority, number)
-        cdef double value
-        del self.index[callback]
-        self._own_callbacks()
-        del self.callbacks[at]
-        del self.priorities[at]
+    cdef void _take(self, Py_ssize_t at, bint exact):
+        # The caller holds references to the entry's callback and priority, so deleting them
+        # from the lists frees nothing (and runs no finalizer) here.
+        cdef Py_ssize_t size = PyList_GET_SIZE(self.callbacks)
+        list_delete(self.callbacks, at)
+        list_delete(self.priorities, at)
         memmove(&self.order[at], &self.order[at + 1], (size - at - 1) * sizeof(double))
         memmove(&self.numbers[at], &self.numbers[at + 1], (size - at - 1) * sizeof(unsigned long long))
-        if not _exact_double(priority, &value):
+        if not exact:
             self.inexact -= 1
+
+    cdef bint subscribe(self, object callback, object priority, unsigned long long number, bint keep) except -1:
+        """Add *callback*, or give the one already here *priority* (unless *keep*).
+
+        Returns whether *number* was used (for a new entry).
+        """
+        cdef tuple old = self.index.get(callback)
+        cdef Py_ssize_t at, was
+        cdef double value = 0, old_value = 0
+        cdef bint exact, old_exact
+        cdef object stored, old_priority
+        if old is None:
+            at = self._position(priority, number)
+            exact = _exact_double(priority, &value)
+            key = (priority, number)
+            self._reserve(PyList_GET_SIZE(self.callbacks) + 1)
+            self.index[callback] = key
+            try:
+                self._own()
+            except BaseException:
+                del self.index[callback]
+                raise
+            self._put(at, callback, priority, value, number, exact)
+            return True
+        if keep:
+            return False
+        # The first object subscribed stays, as in a set; only its priority changes.
+        number = old[1]
+        was = self._position(old[0], number)
+        at = self._position(priority, number)  # counting the old entry, if it sorts before
+        if at > was:
+            at -= 1
+        stored = self.callbacks[was]
+        old_priority = self.priorities[was]
+        old_exact = _exact_double(old_priority, &old_value)
+        exact = _exact_double(priority, &value)
+        self.index[callback] = (priority, number)
+        self._own()
+        self._take(was, old_exact)
+        self._put(at, stored, priority, value, number, exact)
+        return False
+
+    cdef int unsubscribe(self, object callback) except -1:
+        cdef tuple old = self.index.get(callback)
+        cdef Py_ssize_t at
+        cdef double value
+        cdef object stored, priority
+        if old is None:
+            return 0
+        at = self._position(old[0], old[1])
+        stored = self.callbacks[at]
+        priority = self.priorities[at]
+        del self.index[callback]
+        try:
+            self._own()
+        except BaseException:
+            self.index[stored] = old
+            raise
+        self._take(at, _exact_double(priority, &value))
         return 0
 
 
@@ -201,7 +273,11 @@ cdef class CoreBus:
     # entry of _channels is replaced or removed.
     cdef object _last_name
     cdef _Channel _last_channel
-    cdef object _lock
+    # A re-entrant lock for edits, in C (see _enter): a threading.RLock costs two Python
+    # method calls per edit.
+    cdef PyThread_type_lock _mutex
+    cdef long _owner
+    cdef Py_ssize_t _depth
     cdef unsigned long long _next_number
     cdef bint _editing
     cdef list _pending        # nested edits, applied after the current one (see _edit)
@@ -211,74 +287,117 @@ cdef class CoreBus:
         self._channels = {}
         self._last_name = NO_CHANNEL
         self._last_channel = None
-        self._lock = threading.RLock()
+        self._mutex = PyThread_allocate_lock()
+        if self._mutex is NULL:
+            raise MemoryError()
         self._next_number = 0
         self._pending = []
+
+    def __dealloc__(self):
+        if self._mutex is not NULL:
+            PyThread_free_lock(self._mutex)
+
+    cdef int _enter(self) except -1:
+        cdef long me = PyThread_get_thread_ident()
+        if self._depth and self._owner == me:
+            self._depth += 1
+            return 0
+        if not PyThread_acquire_lock(self._mutex, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self._mutex, WAIT_LOCK)
+        self._owner = me
+        self._depth = 1
+        return 0
+
+    cdef inline void _leave(self):
+        self._depth -= 1
+        if self._depth == 0:
+            PyThread_release_lock(self._mutex)
 
     cdef int _edit(self, Edit edit, object channel, object callback, object priority) except -1:
         """Apply a registry edit under the lock, one edit at a time.
 
-        See :meth:`fastbus._core_py.CoreBus._edit`: an edit nested in another (through a
-        callback's ``__hash__``, a priority's comparison or a garbage-collector finalizer) is
-        queued and applied after it, so the C arrays never see two edits interleaved.
+        An edit may run Python code midway (a callback's ``__hash__`` or ``__eq__``, a
+        priority's comparison, a finalizer run by the garbage collector), and that code may
+        edit the registry again, in this thread since the lock is held. Such a nested edit is
+        queued and applied right after the current one, never on its halfway state; it is
+        applied even if the current one fails, whose error is then raised (the first error,
+        if several failed).
         """
-        self._lock.acquire()
+        cdef object error = None
+        self._enter()
         try:
-            if self._editing or self._pending:
+            if self._editing:
                 self._pending.append((edit, channel, callback, priority))
-                if self._editing:
-                    return 0
+                return 0
             self._editing = True
             try:
-                if self._pending:
-                    while self._pending:
-                        item = self._pending.pop(0)
-                        self._apply(item[0], item[1], item[2], item[3])
-                else:
+                try:
                     self._apply(edit, channel, callback, priority)
-                    while self._pending:
-                        item = self._pending.pop(0)
+                except BaseException as exc:
+                    error = exc
+                while self._pending:
+                    item = self._pending.pop(0)
+                    try:
                         self._apply(item[0], item[1], item[2], item[3])
+                    except BaseException as exc:
+                        if error is None:
+                            error = exc
             finally:
                 self._editing = False
         finally:
-            self._lock.release()
+            self._leave()
+        if error is not None:
+            raise error
         return 0
 
     cdef int _apply(self, Edit edit, object channel, object callback, object priority) except -1:
-        cdef _Channel chan
-        cdef tuple old
-        if edit == CLEAR:
-            self._channels[channel] = _Channel()
+        cdef _Channel chan, old
+        cdef tuple kept
+        if edit == REMOVE:
+            self._channels.pop(channel, None)
             self._forget_last()
             return 0
-        if edit == REMOVE:
-            del self._channels[channel]
+        if edit == SET or edit == SET_IF_NEW:
+            old = self._channels.get(channel)
+            if old is not None and edit == SET_IF_NEW:
+                return 0
+            chan = _Channel()
+            for entry in <tuple>callback:
+                kept = old.index.get(entry[0]) if old is not None else None
+                if kept is None:
+                    if chan.subscribe(entry[0], entry[1], self._next_number, True):
+                        self._next_number += 1
+                else:
+                    chan.subscribe(entry[0], kept[0], kept[1], True)
+            self._channels[channel] = chan
             self._forget_last()
             return 0
         chan = self._channels.get(channel)
         if edit == UNSUBSCRIBE:
             if chan is not None:
-                old = chan.index.get(callback)
-                if old is not None:
-                    chan.remove(callback, old)
+                chan.unsubscribe(callback)
             return 0
         if chan is None:
             chan = _Channel()
+            if chan.subscribe(callback, priority, self._next_number, False):
+                self._next_number += 1
             self._channels[channel] = chan
-        old = chan.index.get(callback)
-        if old is None:
-            chan.insert(callback, priority, self._next_number)
+        elif chan.subscribe(callback, priority, self._next_number, False):
             self._next_number += 1
-        else:
-            chan.remove(callback, old)
-            chan.insert(callback, priority, old[1])
         return 0
 
     def subscribe(self, channel, callback=None, priority=None):
         """Call *callback* on each publish to *channel*, at *priority* (lower runs first).
 
-        See :meth:`fastbus._core_py.CoreBus.subscribe`, the contract.
+        Without *priority*, the callback's ``priority`` attribute is used, else 50. Subscribing
+        a callback again (or one equal to it) keeps the first one's single entry and its place
+        among equal priorities, and takes the new priority. Without *callback*, return a
+        decorator that subscribes the function it decorates and returns it unchanged.
+
+        Raises TypeError for an unhashable *channel*, a *callback* that is not callable or not
+        hashable, or a *priority* that is not a real number (ValueError for NaN); nothing is
+        registered then.
         """
         if callback is None:
             return subscriber(self.subscribe, channel, priority)
@@ -291,7 +410,11 @@ cdef class CoreBus:
         return None
 
     def unsubscribe(self, channel, callback):
-        """Stop calling *callback* on *channel*; a no-op if it is not subscribed there."""
+        """Stop calling *callback* on *channel*; a no-op if it is not subscribed there.
+
+        Callbacks match by equality, as in a set, so ``bus.unsubscribe('x', obj.method)``
+        removes a bound method subscribed earlier through another ``obj.method``.
+        """
         if hash_failed(channel):
             check_channel(channel)
         if hash_failed(callback):
@@ -304,52 +427,50 @@ cdef class CoreBus:
         self._last_name = NO_CHANNEL
         self._last_channel = None
 
+    # The registry, for the ``listeners`` mapping and the lifecycle: snapshots and edits of
+    # whole channels. Callbacks and priorities given to these are checked by the caller.
+
     def _channel_names(self):
         """Return the channels, in the order they were created."""
-        self._lock.acquire()
-        try:
-            return list(self._channels)
-        finally:
-            self._lock.release()
+        return list(self._channels.copy())
 
     def _has_channel(self, channel):
         return channel in self._channels
 
-    def _declare(self, channel):
-        """Create *channel* with no listeners unless it exists; return whether it was created."""
-        check_channel(channel)
-        self._lock.acquire()
-        try:
-            if channel in self._channels:
-                return False
-            self._channels[channel] = _Channel()
-            return True
-        finally:
-            self._lock.release()
-
     def _listeners_of(self, channel):
         """Return the listeners of *channel* in call order; KeyError if there is no such."""
         cdef _Channel chan = self._channels[channel]
-        return tuple(chan.callbacks)
+        cdef list callbacks = chan.callbacks  # held, so an edit meanwhile copies it
+        return tuple(callbacks)
 
     def _entries(self, channel):
         """Return ``(priority, callback)`` for each listener of *channel*, in call order."""
-        cdef _Channel chan
-        self._lock.acquire()
-        try:
-            chan = self._channels[channel]
-            return list(zip(chan.priorities, chan.callbacks))
-        finally:
-            self._lock.release()
+        cdef _Channel chan = self._channels[channel]
+        cdef list callbacks = chan.callbacks
+        cdef list priorities = chan.priorities
+        return list(zip(priorities, callbacks))
 
-    def _clear(self, channel):
-        """Remove every listener of *channel*, creating it if needed."""
+    def _set_listeners(self, channel, entries, only_if_new=False):
+        """Make *entries* ``(callback, priority)`` the listeners of *channel*, all at once.
+
+        A callback already subscribed there keeps its priority and place. With *only_if_new*,
+        an existing channel is left as it is. Nothing changes if building the new list fails.
+        """
         check_channel(channel)
-        self._edit(CLEAR, channel, None, None)
+        self._edit(SET_IF_NEW if only_if_new else SET, channel, tuple(entries), None)
 
     def _remove_channel(self, channel):
-        """Forget *channel* and its listeners; KeyError if there is no such."""
-        self._edit(REMOVE, channel, None, None)
+        """Forget *channel*; return the listeners it had. KeyError if there is no such."""
+        cdef _Channel chan
+        cdef tuple callbacks
+        self._enter()
+        try:
+            chan = self._channels[channel]
+            callbacks = tuple(chan.callbacks)
+            self._edit(REMOVE, channel, None, None)
+            return callbacks
+        finally:
+            self._leave()
 
 
 cdef inline bint hash_failed(object value):
@@ -361,28 +482,11 @@ cdef inline bint hash_failed(object value):
 
 
 cdef object _failed(object bus, object channel, object listener, object failures):
-    """Handle the failure of *listener*, which is the pending exception.
-
-    Returns the failures so far (created on the first); raises what must stop the publish.
-    """
+    # The failure of *listener* is the pending exception: handle it as the pure core does.
     try:
         pending_error()
-    except KeyboardInterrupt:
-        raise
-    except SystemExit as exit_:
-        if failures is not None and exit_.code == 0:
-            exit_.code = 1
-        raise
-    except Exception:
-        if failures is None:
-            failures = ChannelFailures()
-        failures.handle_exception()
-        if channel != "log":
-            try:
-                bus.log("Error in %r listener %r" % (channel, listener), level=40, traceback=True)
-            except Exception:
-                failures.handle_exception()
-    return failures
+    except BaseException:
+        return listener_failed(bus, channel, listener, failures)
 
 
 cdef object _publish(object self, PyObject **args, Py_ssize_t nargs, PyObject *kwnames):
@@ -413,6 +517,8 @@ cdef object _publish(object self, PyObject **args, Py_ssize_t nargs, PyObject *k
         chan = <_Channel>found
         bus._last_name = channel
         bus._last_channel = chan
+    # Holding the list claims it: from here on an edit (from a finalizer that allocating the
+    # result list runs, from a listener, from another thread) copies it instead.
     callbacks = chan.callbacks
     n = PyList_GET_SIZE(callbacks)
     output = PyList_New(n)
@@ -421,18 +527,14 @@ cdef object _publish(object self, PyObject **args, Py_ssize_t nargs, PyObject *k
     # Until every slot is filled the list must stay out of the garbage collector's sight
     # (gc.get_referrers() could hand it to a listener, NULL slots and all).
     PyObject_GC_UnTrack(output)
-    chan.readers += 1
-    try:
-        for i in range(n):
-            listener = PyList_GET_ITEM_BORROWED(callbacks, i)
-            result = PyObject_Vectorcall(listener, args + 1, <size_t>(nargs - 1), kwnames)
-            if result is NULL:
-                failures = _failed(self, channel, <object>listener, failures)
-                result = <PyObject *>None
-                Py_INCREF(None)
-            PyList_SET_ITEM_STEAL(output, i, result)
-    finally:
-        chan.readers -= 1
+    for i in range(n):
+        listener = PyList_GET_ITEM_BORROWED(callbacks, i)
+        result = PyObject_Vectorcall(listener, args + 1, <size_t>(nargs - 1), kwnames)
+        if result is NULL:
+            failures = _failed(self, channel, <object>listener, failures)
+            result = <PyObject *>None
+            Py_INCREF(None)
+        PyList_SET_ITEM_STEAL(output, i, result)
     PyObject_GC_Track(output)
     if failures is not None:
         raise failures
@@ -443,9 +545,15 @@ cdef PyMethodDef _publish_def
 _publish_def.ml_name = "publish"
 _publish_def.ml_meth = <void *>_publish
 _publish_def.ml_flags = METH_FASTCALL | METH_KEYWORDS
-_publish_def.ml_doc = (
-    "publish($self, channel, /, *args, **kwargs)\n--\n\n"
-    "Call every listener of *channel* with the given arguments; return their results.\n\n"
-    "See :meth:`fastbus._core_py.CoreBus.publish`, the contract."
-)
+# The signature line is for inspect.signature; the rest is the contract's docstring.
+cdef bytes _publish_doc = ("publish($self, channel, /, *args, **kwargs)\n--\n\n" + """Call every listener of *channel* with the given arguments; return their results.
+
+        The results come in call order; an unknown channel gives ``[]`` (and is not created).
+        Every listener runs even if others fail: each failure is logged to ``log`` at level 40
+        with its traceback (except failures of ``log`` listeners themselves), and all of them
+        are raised together afterwards as :class:`ChannelFailures`. KeyboardInterrupt stops the
+        publish at once; so does SystemExit, whose code 0 becomes 1 if a listener already
+        failed in this publish.
+        """).encode()
+_publish_def.ml_doc = _publish_doc
 add_method(<PyTypeObject *>CoreBus, &_publish_def)

@@ -13,45 +13,68 @@ inside a listener, too) take effect from the next publish.
 
 from __future__ import annotations
 
+import numbers
 import threading
 from bisect import bisect_left, bisect_right
 from collections import deque
+from collections.abc import Hashable, Iterable, Iterator
 from itertools import count
-from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
 from ._arguments import check_callback, check_channel, resolve_priority, subscriber
-from ._errors import ChannelFailures
+from ._errors import listener_failed
 
 __all__ = ("CoreBus",)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class _Channel:
     """The subscribers of one channel.
 
-    ``callbacks`` is what publish reads, replaced (never changed) on each edit; ``keys`` holds
-    the parallel ``(priority, number)`` sort keys and ``index`` maps each callback to its key.
-    Only ``callbacks`` is read without the lock.
+    ``callbacks`` is what publish reads and ``keys`` holds the parallel ``(priority, number)``
+    sort keys; both are tuples, replaced (never changed) on each edit, so whoever holds one
+    holds a consistent snapshot. ``index`` maps each callback to its key. Every step that can
+    fail or run Python code (hashing, comparing priorities) comes before anything changes, so
+    an edit happens whole or not at all.
     """
 
     __slots__ = ("callbacks", "keys", "index")
 
     def __init__(self) -> None:
         self.callbacks: tuple[Callable[..., Any], ...] = ()
-        self.keys: list[tuple[Any, int]] = []
+        self.keys: tuple[tuple[Any, int], ...] = ()
         self.index: dict[Callable[..., Any], tuple[Any, int]] = {}
 
-    def insert(self, callback: Callable[..., Any], key: tuple[Any, int]) -> None:
-        at = bisect_right(self.keys, key)
-        self.keys.insert(at, key)
-        self.callbacks = self.callbacks[:at] + (callback,) + self.callbacks[at:]
+    def subscribe(self, callback: Callable[..., Any], priority: Any, number: int, keep: bool) -> None:
+        """Add *callback*, or give the one already here *priority* (unless *keep*)."""
+        keys, callbacks = self.keys, self.callbacks
+        old = self.index.get(callback)
+        if old is None:
+            key = (priority, number)
+            at = bisect_right(keys, key)
+            self.index[callback] = key
+            self.keys, self.callbacks = keys[:at] + (key,) + keys[at:], callbacks[:at] + (callback,) + callbacks[at:]
+            return
+        if keep:
+            return
+        # The first object subscribed stays, as in a set; only its priority changes.
+        was = bisect_left(keys, old)
+        stored = callbacks[was]
+        keys, callbacks = keys[:was] + keys[was + 1 :], callbacks[:was] + callbacks[was + 1 :]
+        key = (priority, old[1])
+        at = bisect_right(keys, key)
         self.index[callback] = key
+        self.keys, self.callbacks = keys[:at] + (key,) + keys[at:], callbacks[:at] + (stored,) + callbacks[at:]
 
-    def remove(self, callback: Callable[..., Any]) -> tuple[Any, int]:
-        key = self.index.pop(callback)
-        at = bisect_left(self.keys, key)
-        del self.keys[at]
-        self.callbacks = self.callbacks[:at] + self.callbacks[at + 1 :]
-        return key
+    def unsubscribe(self, callback: Callable[..., Any]) -> None:
+        keys, callbacks = self.keys, self.callbacks
+        old = self.index.get(callback)
+        if old is None:
+            return
+        at = bisect_left(keys, old)
+        del self.index[callback]
+        self.keys, self.callbacks = keys[:at] + keys[at + 1 :], callbacks[:at] + callbacks[at + 1 :]
 
 
 class CoreBus:
@@ -88,32 +111,54 @@ class CoreBus:
         An edit may run Python code midway (a callback's ``__hash__`` or ``__eq__``, a
         priority's comparison, a finalizer run by the garbage collector), and that code may
         edit the registry again, in this thread since the lock is held. Such a nested edit is
-        queued and applied right after the current one, never on its halfway state.
+        queued and applied right after the current one, never on its halfway state; it is
+        applied even if the current one fails, whose error is then raised (the first error,
+        if several failed).
         """
         with self._lock:
             self._pending.append((action, args))
             if self._editing:
                 return
             self._editing = True
+            error = None
             try:
                 while self._pending:
                     action, args = self._pending.popleft()
-                    action(*args)
+                    try:
+                        action(*args)
+                    except BaseException as exc:
+                        if error is None:
+                            error = exc
             finally:
                 self._editing = False
+            if error is not None:
+                try:
+                    raise error
+                finally:
+                    del error
+
+    @overload
+    def subscribe(
+        self, channel: Hashable, callback: None = None, priority: float | numbers.Real | None = None
+    ) -> Callable[[_F], _F]: ...
+
+    @overload
+    def subscribe(
+        self, channel: Hashable, callback: Callable[..., Any], priority: float | numbers.Real | None = None
+    ) -> None: ...
 
     def subscribe(
         self,
         channel: Hashable,
         callback: Callable[..., Any] | None = None,
-        priority: float | None = None,
-    ) -> Any:
+        priority: float | numbers.Real | None = None,
+    ) -> Callable[[_F], _F] | None:
         """Call *callback* on each publish to *channel*, at *priority* (lower runs first).
 
         Without *priority*, the callback's ``priority`` attribute is used, else 50. Subscribing
-        a callback again keeps one entry and takes the new priority; it keeps its place among
-        equal priorities. Without *callback*, return a decorator that subscribes the function
-        it decorates and returns it unchanged.
+        a callback again (or one equal to it) keeps the first one's single entry and its place
+        among equal priorities, and takes the new priority. Without *callback*, return a
+        decorator that subscribes the function it decorates and returns it unchanged.
 
         Raises TypeError for an unhashable *channel*, a *callback* that is not callable or not
         hashable, or a *priority* that is not a real number (ValueError for NaN); nothing is
@@ -124,19 +169,17 @@ class CoreBus:
         check_channel(channel)
         check_callback(callback)
         priority = resolve_priority(callback, priority)
-        self._edit(self._subscribe_now, channel, callback, priority)
+        self._edit(self._subscribe_now, channel, callback, priority, False)
         return None
 
-    def _subscribe_now(self, channel: Hashable, callback: Callable[..., Any], priority: Any) -> None:
+    def _subscribe_now(self, channel: Hashable, callback: Callable[..., Any], priority: Any, keep: bool) -> None:
         chan = self._channels.get(channel)
         if chan is None:
-            chan = self._channels[channel] = _Channel()
-        old = chan.index.get(callback)
-        if old is None:
-            chan.insert(callback, (priority, next(self._numbers)))
+            chan = _Channel()
+            chan.subscribe(callback, priority, next(self._numbers), keep)
+            self._channels[channel] = chan
         else:
-            chan.remove(callback)
-            chan.insert(callback, (priority, old[1]))
+            chan.subscribe(callback, priority, next(self._numbers), keep)
 
     def unsubscribe(self, channel: Hashable, callback: Callable[..., Any]) -> None:
         """Stop calling *callback* on *channel*; a no-op if it is not subscribed there.
@@ -153,8 +196,8 @@ class CoreBus:
 
     def _unsubscribe_now(self, channel: Hashable, callback: Callable[..., Any]) -> None:
         chan = self._channels.get(channel)
-        if chan is not None and callback in chan.index:
-            chan.remove(callback)
+        if chan is not None:
+            chan.unsubscribe(callback)
 
     def publish(self, channel: Hashable, /, *args: Any, **kwargs: Any) -> list[Any]:
         """Call every listener of *channel* with the given arguments; return their results.
@@ -173,36 +216,23 @@ class CoreBus:
             raise
         if chan is None:
             return []
+        # Taken before anything allocates (and so before the garbage collector can run a
+        # finalizer that edits the channel): the listeners as they stood when publish began.
+        callbacks = chan.callbacks
         output = []
         failures = None
-        for listener in chan.callbacks:
+        for listener in callbacks:
             try:
                 output.append(listener(*args, **kwargs))
-            except KeyboardInterrupt:
-                raise
-            except SystemExit as exit_:
-                if failures is not None and exit_.code == 0:
-                    exit_.code = 1
-                raise
-            except Exception:
-                if failures is None:
-                    failures = ChannelFailures()
-                failures.handle_exception()
-                if channel != "log":
-                    try:
-                        self.log(
-                            "Error in %r listener %r" % (channel, listener),
-                            level=40,
-                            traceback=True,
-                        )
-                    except Exception:
-                        # A failing log must not stop the publish; its error is kept too.
-                        failures.handle_exception()
+            except BaseException:
+                failures = listener_failed(self, channel, listener, failures)
+                output.append(None)
         if failures is not None:
             raise failures
         return output
 
-    # The registry, for the ``listeners`` mapping: snapshots and whole-channel edits.
+    # The registry, for the ``listeners`` mapping and the lifecycle: snapshots and edits of
+    # whole channels. Callbacks and priorities given to these are checked by the caller.
 
     def _channel_names(self) -> list[Hashable]:
         """Return the channels, in the order they were created."""
@@ -212,30 +242,45 @@ class CoreBus:
     def _has_channel(self, channel: Hashable) -> bool:
         return channel in self._channels
 
-    def _declare(self, channel: Hashable) -> bool:
-        """Create *channel* with no listeners unless it exists; return whether it was created."""
-        check_channel(channel)
-        with self._lock:
-            if channel in self._channels:
-                return False
-            self._channels[channel] = _Channel()
-            return True
-
     def _listeners_of(self, channel: Hashable) -> tuple[Callable[..., Any], ...]:
         """Return the listeners of *channel* in call order; KeyError if there is no such."""
         return self._channels[channel].callbacks
 
     def _entries(self, channel: Hashable) -> list[tuple[Any, Callable[..., Any]]]:
         """Return ``(priority, callback)`` for each listener of *channel*, in call order."""
-        with self._lock:
-            chan = self._channels[channel]
-            return [(key[0], cb) for key, cb in zip(chan.keys, chan.callbacks)]
+        chan = self._channels[channel]
+        keys, callbacks = chan.keys, chan.callbacks
+        return [(key[0], cb) for key, cb in zip(keys, callbacks)]
 
-    def _clear(self, channel: Hashable) -> None:
-        """Remove every listener of *channel*, creating it if needed."""
+    def _set_listeners(
+        self, channel: Hashable, entries: Iterable[tuple[Callable[..., Any], Any]], only_if_new: bool = False
+    ) -> None:
+        """Make *entries* ``(callback, priority)`` the listeners of *channel*, all at once.
+
+        A callback already subscribed there keeps its priority and place. With *only_if_new*,
+        an existing channel is left as it is. Nothing changes if building the new list fails.
+        """
         check_channel(channel)
-        self._edit(self._channels.__setitem__, channel, _Channel())
+        self._edit(self._set_now, channel, tuple(entries), only_if_new)
 
-    def _remove_channel(self, channel: Hashable) -> None:
-        """Forget *channel* and its listeners; KeyError if there is no such."""
-        self._edit(self._channels.__delitem__, channel)
+    def _set_now(
+        self, channel: Hashable, entries: tuple[tuple[Callable[..., Any], Any], ...], only_if_new: bool
+    ) -> None:
+        old = self._channels.get(channel)
+        if old is not None and only_if_new:
+            return
+        chan = _Channel()
+        for callback, priority in entries:
+            kept = old.index.get(callback) if old is not None else None
+            if kept is None:
+                chan.subscribe(callback, priority, next(self._numbers), True)
+            else:
+                chan.subscribe(callback, kept[0], kept[1], True)
+        self._channels[channel] = chan
+
+    def _remove_channel(self, channel: Hashable) -> tuple[Callable[..., Any], ...]:
+        """Forget *channel*; return the listeners it had. KeyError if there is no such."""
+        with self._lock:
+            callbacks = self._channels[channel].callbacks
+            self._edit(self._channels.__delitem__, channel)
+            return callbacks

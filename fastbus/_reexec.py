@@ -8,9 +8,8 @@ of those.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from typing import MutableMapping
+from collections.abc import MutableMapping
 
 try:
     import fcntl
@@ -37,6 +36,8 @@ def interpreter_argv() -> list[str]:
     """Return the interpreter's own options (``-X``, ``-W``, ...); none when frozen."""
     if getattr(sys, "frozen", False):
         return []
+    import subprocess  # only a restart needs it; importing fastbus should not pay for it
+
     flags: list[str] = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
     return flags
 

@@ -16,7 +16,7 @@ for ``cherrypy.engine.state == engine.states.STARTED`` keeps working unchanged::
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 __all__ = ("State", "states")
 

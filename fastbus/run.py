@@ -7,9 +7,17 @@
 
 CherryPy builds ``cherrypy.engine`` when it is first imported, so the swap has to happen
 before the program's own ``import cherrypy``. This launcher calls :func:`fastbus.install`
-and then runs the script or module the way ``python`` itself would: the same ``sys.argv``,
-``sys.path[0]``, ``__name__ == "__main__"`` and exit status, so the program cannot tell the
-difference except that ``fastbus.installed()`` is true once it has imported CherryPy.
+and then runs the script or module the way ``python`` itself would, so the program cannot
+tell the difference except that ``fastbus.installed()`` is true once it has imported
+CherryPy: the same ``sys.argv`` and ``sys.path[0]``; a fresh ``__main__`` module with the
+same names, and for a script the same absolute ``__file__`` (which python removes again
+once the script has ended); an uncaught exception or a syntax error reported with the same
+traceback, no frame of runpy or fastbus added; the same exit status.
+
+A script file is read and compiled in Python, as ``runpy`` and importing do, where python
+reads it with its own file tokenizer; the only differences left are in how a malformed file
+is reported: bytes that are not UTF-8 with no encoding declared, a NUL byte, a declaration
+that contradicts a BOM and, on Python 3.9, the line of an error found at the end of the file.
 
 ``Bus.restart()`` (which CherryPy's Autoreloader calls) re-executes the interpreter with
 ``sys.orig_argv``, the command line as typed, so ``-m fastbus.run`` is kept and the new
@@ -20,11 +28,17 @@ To go back to stock CherryPy, run the program with plain ``python`` again.
 
 from __future__ import annotations
 
-import importlib.util
+import builtins
+import marshal
 import os
+import pkgutil
 import runpy
 import sys
-from typing import NoReturn, Sequence
+from collections.abc import Sequence
+from importlib.machinery import BuiltinImporter, SourceFileLoader, SourcelessFileLoader
+from importlib.util import MAGIC_NUMBER
+from types import CodeType, TracebackType
+from typing import Any, NoReturn
 
 __all__ = ("main", "USAGE")
 
@@ -44,10 +58,9 @@ arguments:
   -h, --help   show this message and exit
 """
 
-# Exit statuses as CPython's own launcher uses them: 2 for a bad command line or a script
-# that cannot be opened, 1 for a module that cannot be found.
+# The exit status CPython's own launcher gives a bad command line or a script that cannot be
+# opened (runpy reports a module that cannot be found, with status 1).
 EX_USAGE = 2
-EX_NO_MODULE = 1
 
 
 class _UsageError(Exception):
@@ -84,23 +97,20 @@ def _parse(argv: Sequence[str]) -> tuple[str | None, str | None, list[str]]:
     raise _UsageError("no script or -m module given")
 
 
-def _script_path_entry(script: str) -> str:
-    """The ``sys.path[0]`` python gives a script: its real directory (symlinks resolved).
-
-    A directory or zip file is itself the entry; :func:`runpy.run_path` puts it first.
-    """
-    if os.path.isdir(script) or not script.endswith(".py") and _is_zip(script):
-        return os.path.abspath(script)
+def _real_directory(script: str) -> str:
+    """The ``sys.path[0]`` python gives a script file: its real directory (symlinks resolved)."""
     return os.path.dirname(os.path.realpath(script))
 
 
-def _is_zip(path: str) -> bool:
-    import zipfile
+def _as_python_names_it(path: str) -> str:
+    """The path made absolute as python (3.9+) makes a script's: joined, not normalised."""
+    return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
 
-    try:
-        return zipfile.is_zipfile(path)
-    except OSError:
-        return False
+
+def _program_name() -> str:
+    """The name python's own startup messages begin with: the interpreter as typed."""
+    orig_argv = getattr(sys, "orig_argv", None)  # Python 3.10+
+    return orig_argv[0] if orig_argv else sys.executable
 
 
 def _fail(status: int, message: str) -> NoReturn:
@@ -120,14 +130,23 @@ def _remember_command_line(argv: Sequence[str]) -> None:
     from ._reexec import interpreter_argv
 
     command = [sys.executable, *interpreter_argv(), "-m", "fastbus.run", *argv]
-    setattr(sys, "orig_argv", command)  # setattr: the attribute is new in Python 3.10
+    setattr(sys, "orig_argv", command)  # setattr: the attribute is new in Python 3.10  # noqa: B010
+
+
+def _started_as_launcher() -> bool:
+    """True if this process is ``python -m fastbus.run`` (or this file), the program not yet begun."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return isinstance(main_file, str) and os.path.realpath(main_file) == os.path.realpath(__file__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Install fastbus and run the program named by *argv* (default: ``sys.argv[1:]``).
 
-    Returns 0 when the program ends normally; its ``SystemExit`` (and any other exception)
-    propagates, so ``python -m fastbus.run`` ends with the status python would have given.
+    The program runs in the ``__main__`` module, whose namespace it gets as python gives it
+    (so call this only as a process's entry point). Returns 0 when the program ends
+    normally; its ``SystemExit`` (and any other exception) propagates, and python then
+    reports it exactly as for ``python script.py``: the traceback starts at the program's own
+    code, and the exit status is the one python would have given.
     """
     if argv is None:
         argv = sys.argv[1:]
@@ -139,87 +158,201 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(HELP, end="")
         return 0
 
-    # Only a program started through this launcher gets its sys.path[0] replaced: python put
-    # the current directory there for our own -m, the program expects its own entry (or,
-    # under -P / -I, none at all, in which case there is nothing to replace).
-    safe_path = getattr(sys.flags, "safe_path", False)  # Python 3.11+
-    replace_path0 = __name__ == "__main__" and bool(sys.path) and not safe_path
+    # python put an entry for our own -m first on sys.path (the working directory) unless -P
+    # or -I told it not to; that entry is ours to hand over to the program.
+    isolated = sys.flags.isolated or getattr(sys.flags, "safe_path", False)  # safe_path: 3.11+
+    own_path0 = _started_as_launcher() and bool(sys.path) and not isolated
 
     if script is not None:
-        if not os.path.exists(script):
-            # The wording python uses, so scripts that check it see no difference.
-            where = os.path.abspath(script)
-            reason = "[Errno 2] No such file or directory"
-            _fail(EX_USAGE, f"{sys.executable}: can't open file {where!r}: {reason}")
-        if _lacks_main_module(script):
-            # python's own one-line refusal, status 1, where runpy would raise an ImportError
-            # with a traceback; python names the path it put in sys.path[0].
-            where = script if os.path.isabs(script) else os.path.join(os.getcwd(), script)
-            _fail(EX_NO_MODULE, f"{sys.executable}: can't find '__main__' module in {where!r}")
-        _remember_command_line(argv)
-        _install()
-        if replace_path0:
-            sys.path[0] = _script_path_entry(script)
-        sys.argv[:] = [script, *program_args]
-        # run_path sets sys.argv[0] and a temporary __main__ module while the script runs.
-        runpy.run_path(script, run_name="__main__")
+        _run_path(script, program_args, argv, own_path0)
         return 0
-
     assert module is not None
     if not module:
         _fail(EX_USAGE, f"{USAGE}\nfastbus.run: error: argument -m: expected a module name")
     _remember_command_line(argv)
     _install()
-    # python sets sys.argv[0] to "-m" while the module is being found, then to its file;
-    # run_module with alter_sys=True does the latter and restores both afterwards.
+    if own_path0:
+        sys.path[0] = os.getcwd()  # what python -m puts there (ours already is, under -m)
+    # python sets sys.argv[0] to "-m" while the module is being found, then to its file, as
+    # _run_module_as_main does.
     sys.argv[:] = ["-m", *program_args]
-    # Look the module up first, so that "no such module" is a one-line message (as python
-    # gives it) while an ImportError raised by the module's own code keeps its traceback.
-    problem = _module_problem(module)
-    if problem is not None:
-        _fail(EX_NO_MODULE, f"{sys.executable}: {problem}")
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    _fresh_main_namespace()
+    _run_as_main_module(module, alter_argv=True)
     return 0
 
 
-def _lacks_main_module(script: str) -> bool:
-    """True for a directory or zip file with no ``__main__`` module, which python will not run.
+def _run_path(script: str, program_args: list[str], argv: Sequence[str], own_path0: bool) -> None:
+    """Run a script file, or a directory or zip file's ``__main__``, as ``python script`` does."""
+    if pkgutil.get_importer(script) is not None:
+        # A directory or zip file: python puts it first on sys.path (even under -P) and runs
+        # its __main__ module; runpy refuses one without __main__ in python's own words.
+        _remember_command_line(argv)
+        _install()
+        entry = _as_python_names_it(script)
+        if own_path0:
+            sys.path[0] = entry
+        else:
+            sys.path.insert(0, entry)
+        sys.argv[:] = [script, *program_args]
+        _fresh_main_namespace()
+        _run_as_main_module("__main__", alter_argv=False)
+        return
 
-    Anything that is not an import path entry (a plain file, whatever its name) runs as a
-    script, as :func:`runpy.run_path` decides it.
+    path = _as_python_names_it(script)
+    try:
+        with open(script, "rb") as file:
+            content = file.read()
+    except OSError as exc:
+        # The wording and status python uses, so scripts that check it see no difference.
+        reason = f"[Errno {exc.errno}] {exc.strerror}"
+        _fail(EX_USAGE, f"{_program_name()}: can't open file {path!r}: {reason}")
+    _remember_command_line(argv)
+    _install()
+    if own_path0:
+        sys.path[0] = _real_directory(script)
+    sys.argv[:] = [script, *program_args]
+
+    namespace = _fresh_main_namespace()
+    namespace["__file__"] = path
+    namespace["__cached__"] = None
+    compiled = _is_compiled_file(path, content)
+    loader = SourcelessFileLoader if compiled else SourceFileLoader
+    namespace["__loader__"] = loader("__main__", path)
+    try:
+        if compiled:
+            code = _code_of_compiled(content)
+        else:
+            code = compile(content, path, "exec", dont_inherit=True)  # not our __future__ flags
+    except BaseException as exc:
+        # python compiles before running anything, so its report has no traceback at all.
+        _report_uncaught_as_python(exc, None, namespace)
+        raise
+    try:
+        _exec_main(code, namespace)
+    except SystemExit:
+        raise  # python leaves __file__ in place when the program exits this way
+    except BaseException as exc:
+        own = _frames_after(exc.__traceback__, _exec_main.__code__)
+        _report_uncaught_as_python(exc, own, namespace)
+        raise
+    _forget_file(namespace)
+
+
+def _fresh_main_namespace() -> dict[str, Any]:
+    """Reset ``__main__``'s namespace to the one python gives a program before it runs.
+
+    When started with ``-m``, this very module's code was run in it, and the program must not
+    find our names there (runpy reuses the namespace for ``-m`` and directories). The keys go
+    in python's order, since ``globals()`` shows it.
     """
-    import importlib.machinery
-    import pkgutil
+    namespace = sys.modules["__main__"].__dict__
+    namespace.clear()
+    namespace.update(
+        __name__="__main__",
+        __doc__=None,
+        __package__=None,
+        __loader__=BuiltinImporter,
+        __spec__=None,
+    )
+    if sys.version_info < (3, 14):  # python stopped creating it for __main__ in 3.14
+        namespace["__annotations__"] = {}
+    namespace["__builtins__"] = builtins
+    return namespace
 
-    if pkgutil.get_importer(script) is None:
-        return False
-    return importlib.machinery.PathFinder.find_spec("__main__", [script]) is None
+
+def _is_compiled_file(path: str, content: bytes) -> bool:
+    """Tell a ``.pyc`` file the way python does: by its name, or its magic number's first half."""
+    return path.endswith(".pyc") or content[:2] == MAGIC_NUMBER[:2]
+
+
+def _code_of_compiled(content: bytes) -> CodeType:
+    """The code object of a ``.pyc`` file's content, refused in python's words if unusable."""
+    if content[:4] != MAGIC_NUMBER:
+        raise RuntimeError("Bad magic number in .pyc file")
+    code = marshal.loads(content[16:])  # after the magic number, flags, and date or hash, size
+    if not isinstance(code, CodeType):
+        raise RuntimeError("Bad code object in .pyc file")
+    return code
+
+
+def _exec_main(code: CodeType, namespace: dict[str, Any]) -> None:
+    """Run the script's code; the frames of its traceback that python would show begin below."""
+    exec(code, namespace)
+
+
+def _run_as_main_module(name: str, alter_argv: bool) -> None:
+    """Run *name* as ``__main__`` through the very function python calls for ``-m``.
+
+    That function (private to runpy, yet the one CPython's launcher calls by name) finds the
+    module, reports a missing one in python's words, and adds the same frames to a traceback
+    as under ``python -m``; the frames python would show begin below this one.
+    """
+    try:
+        runpy._run_module_as_main(name, alter_argv)  # type: ignore[attr-defined]
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        _report_uncaught_as_python(exc, _frames_after(exc.__traceback__, _run_as_main_module.__code__))
+        raise
+
+
+def _frames_after(traceback: TracebackType | None, boundary: CodeType) -> TracebackType | None:
+    """The part of *traceback* below the frame running *boundary*: the program's own frames."""
+    entry = traceback
+    while entry is not None:
+        if entry.tb_frame.f_code is boundary:
+            return entry.tb_next
+        entry = entry.tb_next
+    return traceback
+
+
+def _forget_file(namespace: dict[str, Any]) -> None:
+    # python removes these from __main__ once a script has ended, by return or by exception,
+    # before atexit handlers run; a SystemExit leaves them.
+    namespace.pop("__file__", None)
+    namespace.pop("__cached__", None)
+
+
+def _report_uncaught_as_python(
+    exc: BaseException, traceback: TracebackType | None, namespace: dict[str, Any] | None = None
+) -> None:
+    """Make python's report of *exc*, about to escape the program, show only *traceback*.
+
+    The exception goes on up through this module and runpy, whose frames python would add to
+    its report. Letting it go on (rather than printing it here and exiting) keeps everything
+    else python does with an uncaught exception: ``sys.last_*``, the status (1, or death by
+    SIGINT for KeyboardInterrupt), then threads joined and atexit handlers run. Only the
+    excepthook in place is wrapped, once, to be handed the program's own traceback.
+    """
+    hook = getattr(sys, "excepthook", None)
+    if hook is None:  # the program deleted it; python says so, with what it has
+        return
+
+    def excepthook(kind: type[BaseException], value: BaseException, shown: TracebackType | None) -> None:
+        sys.excepthook = hook  # the program's hook sees itself installed, as under python
+        if value is exc:
+            shown = traceback
+            value.__traceback__ = traceback
+            if getattr(sys, "last_value", None) is value:
+                sys.last_traceback = traceback
+        try:
+            hook(kind, value, shown)
+        finally:
+            if namespace is not None:
+                _forget_file(namespace)
+
+    sys.excepthook = excepthook
 
 
 def _install() -> None:
-    import fastbus
+    from ._install import install
 
-    fastbus.install()
-
-
-def _module_problem(name: str) -> str | None:
-    """Say why ``python -m name`` could not start, or return None if it can."""
-    if name.startswith("."):
-        return "Relative module names not supported"
-    try:
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.submodule_search_locations is not None:
-            if importlib.util.find_spec(name + ".__main__") is None:
-                return (
-                    f"No module named {name}.__main__; "
-                    f"{name!r} is a package and cannot be directly executed"
-                )
-    except ImportError as exc:  # a parent package is missing
-        return f"Error while finding module specification for {name!r} ({type(exc).__name__}: {exc})"
-    if spec is None:
-        return f"No module named {name}"
-    return None
+    install()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # This module's namespace is __main__'s, which the program is about to be given afresh:
+    # run from the module under its own name instead.
+    from fastbus.run import main as _main
+
+    _main()

@@ -134,3 +134,25 @@ def test_start_with_callback_needs_a_callable(bus):
     with pytest.raises(TypeError, match="func must be callable"):
         bus.start_with_callback(42)
     assert bus.state is bus.states.STOPPED
+
+
+def test_every_number_argument_is_checked_alike(bus):
+    """Priorities, intervals and frequencies accept the same numbers and refuse in one voice."""
+    from fractions import Fraction
+
+    from fastbus.plugins import BackgroundTask, Monitor
+
+    checks = {
+        "priority": lambda v: bus.subscribe("ch", f, priority=v),
+        "interval": lambda v: bus.wait(bus.states.STOPPED, interval=v),
+        "frequency": lambda v: Monitor(bus, f, frequency=v),
+        "task interval": lambda v: BackgroundTask(v, f),
+    }
+    for name, check in checks.items():
+        argument = name.split()[-1]
+        check(Fraction(1, 2))  # any numbers.Real
+        for bad in ("1", True, [1]):
+            with pytest.raises(TypeError, match=rf"^{argument} must be a real number, not '{type(bad).__name__}'$"):
+                check(bad)
+        with pytest.raises(ValueError, match=rf"^{argument} must not be NaN"):
+            check(math.nan)

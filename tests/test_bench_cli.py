@@ -96,7 +96,12 @@ def test_runs_and_writes_json(tmp_path: Path, floor: None, capsys: pytest.Captur
     assert "Publish with one positional argument" in out
     assert "÷ the floor's" in out and "Times faster than wspbus" in out
     assert "Memory per subscriber" in out
-    assert "one global list" in out  # each peer's gaps are spelled out
+    try:
+        import zope.event  # noqa: F401
+    except ImportError:  # the bench extra is not installed: the peer is skipped, and says why
+        assert "zope.event" in out and "python -m pip install zope.event" in out
+    else:
+        assert "one global list" in out  # each peer's gaps are spelled out
     assert "[  1/" in err  # progress went to stderr
 
 

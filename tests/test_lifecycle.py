@@ -8,9 +8,10 @@ import threading
 import time
 
 import pytest
+from _children import DEADLINE, wait_until
 
 import fastbus
-from fastbus import states
+from fastbus import _bus, states
 
 
 @pytest.fixture
@@ -79,42 +80,110 @@ def test_wait_returns_at_once_when_already_there(bus):
     bus.wait([states.STARTED, states.STOPPED], interval=60)
 
 
+def once_waiting(bus, then):
+    """Run *then* in a thread as soon as a wait() on *bus* is waiting; return the thread."""
+
+    def run():
+        wait_until(lambda: bus._wakers, what="a wait() under way")
+        then()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
 def test_wait_wakes_on_the_state_change_not_the_next_poll(bus):
     # With a 30 s interval a polling wait would sleep 30 s; ours returns when the state is set.
-    timer = threading.Timer(0.05, bus.start)
-    timer.start()
+    starter = once_waiting(bus, bus.start)
     began = time.monotonic()
     bus.wait(states.STARTED, interval=30)
     elapsed = time.monotonic() - began
-    timer.join()
+    starter.join(DEADLINE)
     assert bus.state is states.STARTED
-    assert elapsed < 10
+    assert elapsed < DEADLINE  # a poll would have taken 30 s
     bus.exit()
 
 
 def test_wait_accepts_any_iterable_of_states(bus):
-    threading.Timer(0.05, bus.start).start()
+    starter = once_waiting(bus, bus.start)
     bus.wait({states.STARTED, states.EXITING}, interval=30)
-    assert bus.state in (states.STARTED,)
+    starter.join(DEADLINE)
+    assert bus.state is states.STARTED
     bus.exit()
 
 
-def test_wait_publishes_to_channel_every_interval(bus):
+class FakeClock:
+    """wait()'s clock and waker lock, under the test's control: waiting moves the clock on."""
+
+    def __init__(self):
+        self.now = 0
+
+    def monotonic(self):
+        return self.now
+
+    def allocate_lock(self):
+        return FakeWaker(self)
+
+
+class FakeWaker:
+    def __init__(self, clock):
+        self.clock = clock
+        self.taken = self.released = False
+
+    def acquire(self, blocking=True, timeout=-1):
+        if not self.taken:  # wait() takes it first, then waits for a release
+            self.taken = True
+            return True
+        if self.released:
+            self.released = False
+            return True
+        self.clock.now += timeout
+        return False
+
+    def release(self):
+        if self.released:
+            raise RuntimeError("release unlocked lock")
+        self.released = True
+
+
+def test_wait_publishes_to_channel_every_interval(bus, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(_bus, "time", clock)
+    monkeypatch.setattr(_bus, "_thread", clock)
     ticks = []
-    bus.subscribe("main", lambda: ticks.append(time.monotonic()))
-    wait_done = threading.Event()
 
-    def starter():
-        deadline = time.monotonic() + 20
-        while len(ticks) < 4 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        bus.start()
+    def tick():
+        ticks.append(clock.now)
+        if len(ticks) == 3:
+            clock.now += 5  # this publish overran two intervals and more
+        if len(ticks) == 6:
+            bus.start()
 
-    threading.Thread(target=starter).start()
-    bus.wait(states.STARTED, interval=0.01, channel="main")
-    wait_done.set()
-    assert len(ticks) >= 4
-    assert all(b > a for a, b in zip(ticks, ticks[1:]))
+    bus.subscribe("main", tick)
+    bus.wait(states.STARTED, interval=2, channel="main")
+    # One publish at the end of every interval, none early and none missing; after the one
+    # that overran, the next comes at once, then every interval again, with no burst to make
+    # up for the intervals it missed.
+    assert ticks == [2, 4, 6, 11, 13, 15]
+    assert bus.state is states.STARTED
+    bus.exit()
+
+
+def test_wait_publishes_on_the_real_clock_no_earlier_than_each_interval(bus):
+    interval = 0.01
+    ticks = []
+
+    def tick():
+        ticks.append(time.monotonic())
+        if len(ticks) == 4:
+            bus.start()
+
+    bus.subscribe("main", tick)
+    began = time.monotonic()
+    bus.wait(states.STARTED, interval=interval, channel="main")
+    assert len(ticks) == 4
+    # Lower bounds only: a loaded machine may publish late, never early.
+    assert all(t - began >= (k + 1) * interval for k, t in enumerate(ticks)), (began, ticks)
     bus.exit()
 
 
@@ -131,18 +200,30 @@ def test_start_with_callback_runs_after_start_listeners(bus):
 
 def test_block_waits_for_exit_and_joins_non_daemon_threads(bus, log):
     finished = []
+    # The worker runs until block() says it waits for it: block must then join it.
+    joining = threading.Event()
+    bus.subscribe("log", lambda msg, level: joining.set() if msg == "Waiting for thread worker." else None)
 
     def worker():
-        time.sleep(0.2)
+        bus.exit()
+        assert joining.wait(DEADLINE)
         finished.append("worker")
 
-    threading.Thread(target=worker, name="worker").start()
-    threading.Timer(0.05, bus.exit).start()
-    bus.block(interval=0.01)
+    thread = threading.Thread(target=worker, name="worker")
+    thread.start()
+    try:
+        bus.block(interval=0.01)
+        assert not thread.is_alive()
+    finally:
+        joining.set()
+        thread.join(DEADLINE)
     assert bus.state is states.EXITING
     assert finished == ["worker"]
-    assert log[:5] == ["Bus STOPPING", "Bus STOPPED", "Bus EXITING", "Bus EXITED",
-                       "Waiting for child threads to terminate..."]
+    # The worker's exit logs and block's may interleave; each side keeps its own order.
+    exiting = ["Bus STOPPING", "Bus STOPPED", "Bus EXITING", "Bus EXITED"]
+    blocking = ["Waiting for child threads to terminate...", "Waiting for thread worker."]
+    assert [m for m in log if m in exiting] == exiting
+    assert [m for m in log if m in blocking] == blocking
 
 
 def test_block_turns_keyboard_interrupt_into_exit(bus, log):
@@ -170,20 +251,21 @@ def test_repr_names_the_state(bus):
     assert "states.STOPPED" in repr(bus)
 
 
-@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer (POSIX)")
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs signal.pthread_kill (POSIX)")
 def test_wait_is_woken_by_a_signal_handler_that_changes_the_state(bus):
     # The usual way a process ends: a signal handler calls exit() while the main thread waits.
     previous = signal.signal(signal.SIGALRM, lambda signum, frame: bus.start())
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        main = threading.main_thread().ident
+        sender = once_waiting(bus, lambda: signal.pthread_kill(main, signal.SIGALRM))
         began = time.monotonic()
         bus.wait(states.STARTED, interval=30)
         elapsed = time.monotonic() - began
+        sender.join(DEADLINE)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert bus.state is states.STARTED
-    assert elapsed < 10  # a poll would have taken 30 s
+    assert elapsed < DEADLINE  # a poll would have taken 30 s
     bus.exit()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping, MutableSet
 
+import pytest
+
 
 def a():
     return "a"
@@ -118,3 +120,86 @@ def test_publish_after_resetting_or_deleting_a_channel_sees_the_change(bus):
     assert bus.publish("ch") == []
     bus.subscribe("ch", a)
     assert bus.publish("ch") == ["a"]
+
+
+def test_assigning_checks_every_callback_before_changing_anything(bus):
+    def bad():
+        return "bad"
+
+    bad.priority = "high"
+    bus.subscribe("ch", a, priority=5)
+    with pytest.raises(TypeError, match=r"callback\.priority must be a real number"):
+        bus.listeners["ch"] = [b, bad]
+    assert bus._entries("ch") == [(5, a)]
+    with pytest.raises(TypeError, match="callback must be callable"):
+        bus.listeners.setdefault("new", [b, "not callable"])
+    assert "new" not in bus.listeners
+
+
+def test_assigning_keeps_the_priority_of_callbacks_already_there(bus):
+    bus.subscribe("ch", a, priority=90)
+    bus.subscribe("ch", b, priority=10)
+    bus.listeners["ch"] = [a, c]
+    assert bus._entries("ch") == [(50, c), (90, a)]
+
+
+def c():
+    return "c"
+
+
+def test_in_place_operators_keep_every_remaining_priority(bus):
+    bus.subscribe("ch", a, priority=90)
+    bus.subscribe("ch", b, priority=10)
+    bus.subscribe("ch", c, priority=40)
+    bus.listeners["ch"] -= {c}
+    assert bus._entries("ch") == [(10, b), (90, a)]
+    bus.listeners["ch"] |= {a, c}
+    assert bus._entries("ch") == [(10, b), (50, c), (90, a)]
+    bus.listeners["ch"] &= {a, b}
+    assert bus._entries("ch") == [(10, b), (90, a)]
+    bus.listeners["ch"] ^= {b, c}
+    assert bus._entries("ch") == [(50, c), (90, a)]
+    assert bus.publish("ch") == ["c", "a"]
+
+
+def test_set_operators_return_plain_sets(bus):
+    bus.subscribe("ch", a)
+    bus.subscribe("ch", b)
+    view = bus.listeners["ch"]
+    for result, expected in [
+        (view | {c}, {a, b, c}),
+        (view - {a}, {b}),
+        (view & {a, c}, {a}),
+        (view ^ {a, c}, {b, c}),
+        ({c} | view, {a, b, c}),
+    ]:
+        assert type(result) is set and result == expected
+    assert bus._entries("ch") == [(50, a), (50, b)]
+
+
+def test_copies_are_plain_snapshots(bus):
+    bus.subscribe("ch", a)
+    channel_copy = bus.listeners["ch"].copy()
+    mapping_copy = bus.listeners.copy()
+    bus.subscribe("ch", b)
+    assert type(channel_copy) is set and channel_copy == {a}
+    assert type(mapping_copy) is dict and mapping_copy["ch"] == {a} and mapping_copy["start"] == set()
+
+
+def test_pop_returns_the_listeners_it_removed(bus):
+    bus.subscribe("ch", a)
+    bus.subscribe("ch", b)
+    removed = bus.listeners.pop("ch")
+    assert type(removed) is set and removed == {a, b}
+    assert "ch" not in bus.listeners and bus.publish("ch") == []
+    assert bus.listeners.pop("ch", None) is None
+    with pytest.raises(KeyError):
+        bus.listeners.pop("ch")
+    channel, listeners = bus.listeners.popitem()
+    assert channel == "start" and listeners == set()
+
+
+def test_add_keeps_the_priority_of_a_callback_already_there(bus):
+    bus.subscribe("ch", a, priority=90)
+    bus.listeners["ch"].add(a)
+    assert bus._entries("ch") == [(90, a)]

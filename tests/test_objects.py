@@ -112,7 +112,7 @@ def test_buses_are_weakly_referenceable_and_collected_in_cycles(Bus):
 
     plugin = Plugin(bus)
     plugin.subscribe()
-    bus.subscribe("ch", lambda: bus)  # a closure that refers back to the bus
+    bus.subscribe("ch", lambda: bus)  # noqa: F821  # a closure that refers back to the bus (deleted below)
     bus.start()
     bus.exit()
     ref = weakref.ref(bus)

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from fastbus.plugins import (
     Monitor,
     PIDFile,
     SignalHandler,
-    ThreadManager,
 )
 
 DEADLINE = 15.0
@@ -110,7 +108,10 @@ def test_public_names_have_docstrings() -> None:
 
 
 def test_plugins_do_not_import_cherrypy(python: str, core_env: dict[str, str]) -> None:
-    code = "import sys, fastbus.plugins; assert 'cherrypy' not in sys.modules, sorted(sys.modules)"
+    code = (  # every plugin's module, which fastbus.plugins imports only on first use
+        "import sys; from fastbus.plugins import *; "
+        "assert 'cherrypy' not in sys.modules, sorted(sys.modules)"
+    )
     subprocess.run([python, "-c", code], env=core_env, check=True, timeout=DEADLINE)
 
 
@@ -265,6 +266,111 @@ def test_signal_handler_restores_previous_handlers(bus: Any, log: LogRecorder) -
         assert log.messages(30) == []
     finally:
         signal.signal(signal.SIGUSR2, old)
+
+
+@pytest.fixture
+def usr2(bus: Any) -> Any:
+    """A SignalHandler with no default handlers; SIGUSR2's and SIGWINCH's are put back after."""
+    if not hasattr(signal, "SIGUSR2") or not hasattr(signal, "raise_signal"):
+        pytest.skip("needs SIGUSR2 and signal.raise_signal")
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGUSR2, signal.SIGWINCH)}
+    handler = SignalHandler(bus)
+    handler.handlers = {}
+    try:
+        yield handler
+    finally:
+        handler.unsubscribe()
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def test_a_failing_signal_listener_is_logged_not_raised(bus: Any, log: LogRecorder, usr2: SignalHandler) -> None:
+    def broken() -> None:
+        raise RuntimeError("graceful broke")
+
+    bus.subscribe("graceful", broken)
+    usr2.set_handler("SIGUSR2", bus.graceful)
+    signal.raise_signal(signal.SIGUSR2)  # runs the handler before returning; used to raise
+    errors = log.messages(40)
+    assert [e.splitlines()[0] for e in errors] == [
+        f"Error in 'graceful' listener {broken!r}",
+        f"Error in 'SIGUSR2' listener {bus.graceful!r}",
+    ]
+    assert all("graceful broke" in e for e in errors)
+
+
+def test_an_error_outside_the_listeners_is_logged_not_raised(bus: Any, log: LogRecorder, usr2: SignalHandler) -> None:
+    class Odd:
+        """A bus whose publish itself fails (no ChannelFailures, so nothing logged it)."""
+
+        subscribe, unsubscribe, log, exit, graceful = bus.subscribe, bus.unsubscribe, bus.log, bus.exit, bus.graceful
+
+        def publish(self, channel: Any) -> None:
+            raise LookupError("no such thing")
+
+    odd = SignalHandler(Odd())
+    odd.handlers = {}
+    try:
+        odd.set_handler("SIGUSR2")
+        signal.raise_signal(signal.SIGUSR2)
+    finally:
+        odd.unsubscribe()
+    (error,) = log.messages(40)
+    assert error.startswith("Error handling signal SIGUSR2.\nTraceback") and "LookupError: no such thing" in error
+
+
+def test_a_failing_log_does_not_keep_the_signal_from_its_listeners(bus: Any, usr2: SignalHandler) -> None:
+    served = []
+
+    def failing_log(msg: str, level: int = 20) -> None:
+        raise OSError("log disk full")
+
+    usr2.set_handler("SIGUSR2", lambda: served.append(1))
+    bus.subscribe("log", failing_log)
+    try:
+        signal.raise_signal(signal.SIGUSR2)
+    finally:
+        bus.unsubscribe("log", failing_log)
+    assert served == [1]
+
+
+def test_signals_arriving_during_a_signal_wait_for_it(bus: Any, usr2: SignalHandler) -> None:
+    """A nested handler only queues: no listener runs in the middle of another signal's."""
+    order: list[str] = []
+    calls = []
+
+    def usr2_listener() -> None:
+        calls.append(1)
+        order.append(f"usr2 {len(calls)} begins")
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGWINCH)  # each raise_signal runs the handler at once
+            signal.raise_signal(signal.SIGUSR2)
+            signal.raise_signal(signal.SIGUSR2)  # still queued: merged with the one before
+        order.append(f"usr2 {len(calls)} ends")
+
+    usr2.set_handler("SIGUSR2", usr2_listener)
+    usr2.set_handler("SIGWINCH", lambda: order.append("winch"))
+    signal.raise_signal(signal.SIGUSR2)
+    assert order == ["usr2 1 begins", "usr2 1 ends", "winch", "usr2 2 begins", "usr2 2 ends"]
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
+def test_keyboard_interrupt_and_system_exit_still_propagate(bus: Any, usr2: SignalHandler, stop: type) -> None:
+    calls = []
+
+    def listener() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGUSR2)  # queued behind this one
+            raise stop
+
+    usr2.set_handler("SIGUSR2", listener)
+    with pytest.raises(stop):
+        signal.raise_signal(signal.SIGUSR2)
+    assert calls == [1]
+    # The queued signal is served with the next one (merged with it), not left behind.
+    signal.raise_signal(signal.SIGUSR2)
+    assert calls == [1, 1]
 
 
 def test_signal_handler_defaults(bus: Any) -> None:

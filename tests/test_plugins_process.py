@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ bus = fastbus.Bus()
 bus.subscribe("log", lambda msg, level=20: note("LOG %d %s" % (level, msg.splitlines()[0])))
 plugins.SignalHandler(bus).subscribe()
 bus.subscribe("graceful", lambda: note("GRACEFUL"))
+if config.get("failing_graceful"):
+    def broken():
+        raise RuntimeError("graceful listener broke")
+    bus.subscribe("graceful", broken)
 if config.get("daemon"):
     plugins.Daemonizer(bus, stdout=config["stdout"], stderr=config["stderr"]).subscribe()
 if config.get("pidfile"):
@@ -174,6 +179,98 @@ def test_sigusr1_is_graceful(child: Child) -> None:
     proc.send_signal(signal.SIGTERM)
     code, err = finish(proc)
     assert code == 0, err
+
+
+def test_a_failing_graceful_listener_is_logged_and_block_goes_on(child: Child) -> None:
+    # The ChannelFailures of the graceful publish used to escape the signal handler into
+    # bus.block(), which raised it: the bus stayed STARTED with nobody blocking.
+    proc = child.popen(failing_graceful=True)
+    child.wait_for_prefix("RUNNING")
+    for n in (1, 2):
+        proc.send_signal(signal.SIGUSR1)
+        child.wait_for("GRACEFUL", count=n)
+        child.wait_for_prefix("LOG 40 Error in 'SIGUSR1' listener", count=n)
+    lines = child.lines()
+    assert len([line for line in lines if line.startswith("LOG 40 Error in 'graceful' listener")]) == 2
+    proc.send_signal(signal.SIGTERM)
+    code, err = finish(proc)
+    assert code == 0, err
+    assert "Traceback" not in err and "RuntimeWarning" not in err, err
+    lines = child.lines()
+    assert "LOG 20 Caught signal SIGTERM." in lines and "LOG 20 Bus EXITED" in lines
+    assert lines[-1] == f"DONE {proc.pid}"
+
+
+BURST = r'''
+import os, sys, threading
+
+events = open(sys.argv[1], "a", buffering=1)
+core = sys.argv[2]
+
+import fastbus
+from fastbus import plugins
+
+assert fastbus.COMPILED == (core == "compiled"), fastbus.COMPILED
+bus = fastbus.Bus()
+# Every log line is written and flushed (line buffering) to one stream. A flush checks for
+# signals while it holds the stream's lock, so a handler that nests there and logs too fails
+# with "RuntimeError: reentrant call inside <_io.BufferedWriter ...>".
+sink = open(os.devnull, "w", buffering=1)
+failed_writes = []
+
+def log(msg, level=20):
+    try:
+        sink.write(msg + "\n")
+    except Exception as exc:
+        failed_writes.append(repr(exc))
+        raise
+
+bus.subscribe("log", log)
+plugins.SignalHandler(bus).subscribe()
+graceful = []
+bus.subscribe("graceful", lambda: graceful.append(1))
+# Another thread logs all along, so the handler's writes often wait for the stream's lock,
+# and signals pile up meanwhile.
+quiet = threading.Event()
+
+def chatter():
+    while not quiet.is_set():
+        bus.log("chatter " + "x" * 100)
+
+threading.Thread(target=chatter, daemon=True).start()
+bus.subscribe("stop", quiet.set)
+bus.start()
+events.write("RUNNING\n")
+try:
+    bus.block()
+finally:
+    events.write("DONE %s graceful=%d failed writes: %r\n" % (bus.state, len(graceful), failed_writes[:3]))
+'''
+
+
+def test_a_burst_of_signals_leaves_the_process_running(tmp_path: Path, python: str, core_name: str, core_env: dict[str, str]) -> None:
+    # Handlers used to nest, each logging in the middle of the one before: a nested write to
+    # the log stream failed as a reentrant call, and the failure escaped into bus.block().
+    # Before the fix every run of this test ended the child.
+    script, events = tmp_path / "burst.py", tmp_path / "events.log"
+    script.write_text(BURST)
+    events.touch()
+    proc = spawn([python, str(script), str(events), core_name], core_env, tmp_path)
+    try:
+        wait_until(lambda: "RUNNING" in events.read_text() or proc.poll() is not None, what="child running")
+        sent, end = 0, time.monotonic() + 1.0
+        while time.monotonic() < end and proc.poll() is None:
+            proc.send_signal(signal.SIGUSR1)
+            sent += 1
+        assert proc.poll() is None, (sent, events.read_text(), finish(proc))
+        proc.send_signal(signal.SIGTERM)
+        code, err = finish(proc)
+    finally:
+        reap(proc)
+    last = events.read_text().splitlines()[-1]
+    assert code == 0 and "Traceback" not in err, err
+    assert last.startswith("DONE states.EXITING graceful=") and last.endswith(" failed writes: []"), last
+    assert int(last.split("graceful=")[1].split()[0]) >= 1
 
 
 def test_sighup_on_a_terminal_or_in_the_foreground_exits(child: Child) -> None:

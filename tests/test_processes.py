@@ -115,7 +115,7 @@ def test_restart_reexecutes_with_the_same_arguments_and_closes_descriptors(tmp_p
             os.environ['LEAKED_FD'] = str(leaked)
             os.chdir('/')  # restart must go back to where the process started
             bus.start()
-            threading.Timer(0.1, bus.restart).start()
+            threading.Thread(target=bus.restart).start()  # block() re-executes, whenever it comes
             bus.block(interval=0.01)
             print('NOT REACHED: execv returned')
         else:

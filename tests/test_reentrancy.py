@@ -8,6 +8,7 @@ to the bus must neither corrupt it nor be lost.
 from __future__ import annotations
 
 import gc
+import numbers
 import subprocess
 import sys
 import textwrap
@@ -60,6 +61,8 @@ def test_subscribing_from_a_callbacks_hash(bus, nth_hash):
 class Unsubscriber:
     """Listens through a method, and unsubscribes it when the garbage collector frees it."""
 
+    inside = []  # for each finalizer run: whether a subscribe was in progress
+
     def __init__(self, bus, priority):
         self.cycle = self  # only the cyclic collector frees it
         self.bus = bus
@@ -67,11 +70,15 @@ class Unsubscriber:
         bus.subscribe("ch", self.listener, priority=priority)
 
     def __del__(self):
+        Unsubscriber.inside.append(SUBSCRIBING[0])
         self.bus.unsubscribe("ch", self.listener)
 
 
+SUBSCRIBING = [False]
+
+
 @pytest.mark.parametrize("size", [3, 25])
-def test_a_finalizer_unsubscribing_during_subscribe(Bus, size):
+def test_a_finalizer_unsubscribing_during_subscribe(Bus, core_name, size):
     gc.collect()
     enabled = gc.isenabled()
     threshold = gc.get_threshold()
@@ -88,7 +95,9 @@ def test_a_finalizer_unsubscribing_during_subscribe(Bus, size):
             # Collect at the offset-th tracked allocation from here: inside subscribe.
             gc.set_threshold(gc.get_count()[0] + offset + 1)
             gc.enable()
+            SUBSCRIBING[0] = True
             bus.subscribe("ch", newcomer, priority=20)
+            SUBSCRIBING[0] = False
             gc.disable()
             gc.set_threshold(*threshold)
             gc.collect()
@@ -97,10 +106,18 @@ def test_a_finalizer_unsubscribing_during_subscribe(Bus, size):
             if got != expected or [p for p, _ in bus._entries("ch")] != [20, *range(100, 100 + size)]:
                 problems.append((offset, got))
     finally:
+        SUBSCRIBING[0] = False
         gc.set_threshold(*threshold)
         if enabled:
             gc.enable()
     assert problems == []
+    ran_inside = Unsubscriber.inside.count(True)
+    Unsubscriber.inside.clear()
+    if core_name == "compiled" and sys.version_info >= (3, 12):
+        # Since 3.12 the collector runs only between bytecodes, never inside compiled code.
+        assert ran_inside == 0
+    else:
+        assert ran_inside > 0, "no finalizer ever ran inside subscribe"
 
 
 def test_unsubscribe_from_a_finalizer_is_not_lost(Bus):
@@ -139,3 +156,174 @@ def test_a_publish_in_progress_is_never_visible_half_done(core_env, core_name):
     assert lines[-1] == "result ['Marker', 'str', 'int']"
     for line in lines[:-1]:  # the pure core's list, as far as it got: complete so far
         assert line == "seen 1 ['Marker']"
+
+
+# The garbage collector can run inside publish (allocating the result list) and inside the
+# listeners view's snapshots; a finalizer it runs may edit the very channel being read.
+
+GC_DURING_PUBLISH = textwrap.dedent("""
+    import gc, sys, weakref, fastbus
+    assert fastbus.COMPILED is {compiled}
+    bus = fastbus.Bus()
+    for i in range(50):
+        bus.subscribe('x', eval('lambda: %d' % i))  # the bus holds the only references
+    newcomers = [eval("lambda: 'new%d'" % i) for i in range(5)]
+    class Plugin:
+        pass
+    gc.collect()
+    p = Plugin()
+    p.cycle = p
+    phase = ['before']
+    ran = []
+    for cb in tuple(bus.listeners['x'])[1:]:
+        weakref.finalize(p, bus.unsubscribe, 'x', cb)
+    for cb in newcomers:
+        weakref.finalize(p, bus.subscribe, 'x', cb, 0)
+    weakref.finalize(p, lambda: ran.append(phase[0]))
+    del cb, p, newcomers  # garbage now, for the next collection
+    keep = [[] for _ in range(100)]  # empty the list free list: the next list is a new object
+    gc.set_threshold(1)  # the next tracked allocation collects (3.12+: at the next bytecode)
+    phase[0] = 'during'
+    try:
+        {action}
+    finally:
+        phase[0] = 'after'
+        gc.set_threshold(700, 10, 10)
+    print('finalized', ran)
+    print('after', bus.publish('x'))
+""")
+
+
+def run_child(core_env, core_name, action):
+    code = GC_DURING_PUBLISH.format(compiled=core_name == "compiled", action=action)
+    result = subprocess.run([sys.executable, "-c", code], env=core_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, (result.returncode, result.stderr)
+    return result.stdout.splitlines()
+
+
+def test_a_finalizer_editing_the_channel_while_publish_allocates(core_env, core_name):
+    """The publish runs on the listeners as they stood when it began: the finalizers' edits
+    (49 removed, 5 added) take effect from the next publish, and nothing is read freed."""
+    lines = run_child(core_env, core_name, "print('during', bus.publish('x'))")
+    assert lines == [f"during {list(range(50))}", "finalized ['during']", f"after {AFTER}"]
+
+
+# weakref.finalize runs the finalizers of one object newest first.
+AFTER = ["new4", "new3", "new2", "new1", "new0", 0]
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "print('during', len(bus.listeners['x']))",
+        "print('during', [cb() for cb in bus.listeners['x']])",
+        "print('during', len(bus._entries('x')))",
+        "print('during', len(bus.listeners.copy()['x']))",
+    ],
+)
+def test_a_finalizer_editing_the_channel_while_a_snapshot_is_taken(core_env, core_name, action):
+    lines = run_child(core_env, core_name, action)
+    assert len(lines) == 3 and lines[1:] == ["finalized ['during']", f"after {AFTER}"]
+    # Either before or after the finalizers' edits, never half of them.
+    assert lines[0] in {"during 50", f"during {list(range(50))}", "during 6", f"during {AFTER}"}
+
+
+class Raising:
+    """A callback equal to every other Raising; its __eq__ can subscribe and then raise."""
+
+    def __init__(self, bus, name, nested=None):
+        self.bus, self.name, self.nested = bus, name, nested
+
+    def __call__(self):
+        return self.name
+
+    def __hash__(self):
+        return 1
+
+    def __eq__(self, other):
+        if isinstance(other, Raising) and other.nested is not None:
+            self.bus.subscribe("ch", other.nested, priority=99)
+            raise ValueError("no comparing today")
+        return self is other
+
+
+def test_an_edit_nested_in_a_failing_edit_is_still_applied(bus):
+    stored = Raising(bus, "stored")
+    bus.subscribe("ch", stored)
+    with pytest.raises(ValueError, match="no comparing today"):
+        bus.unsubscribe("ch", Raising(bus, "other", nested=named("late")))
+    # The nested subscribe returned normally, so it is in force now, not at some later edit.
+    assert bus.publish("ch") == ["stored", "late"]
+    assert [cb() for _, cb in bus._entries("ch")] == ["stored", "late"]
+
+
+class Touchy(numbers.Real):
+    """A priority whose comparisons raise while either side's value is in ``Touchy.broken``."""
+
+    broken = ()
+
+    def __init__(self, value):
+        self.value = value
+
+    def _check(self, other):
+        if self.value in Touchy.broken or getattr(other, "value", None) in Touchy.broken:
+            raise KeyboardInterrupt("interrupted while comparing")
+
+    def __lt__(self, other):
+        self._check(other)
+        return self.value < float(other)
+
+    def __le__(self, other):
+        self._check(other)
+        return self.value <= float(other)
+
+    def __eq__(self, other):
+        self._check(other)
+        return isinstance(other, (Touchy, int, float)) and self.value == float(other)
+
+    def __hash__(self):
+        return hash(self.value)
+
+    def __float__(self):
+        return float(self.value)
+
+    def __repr__(self):
+        return f"Touchy({self.value})"
+
+    # The rest of numbers.Real, unused here.
+    __abs__ = __add__ = __ceil__ = __floor__ = __floordiv__ = __mod__ = __mul__ = __neg__ = None
+    __pos__ = __pow__ = __radd__ = __rfloordiv__ = __rmod__ = __rmul__ = __round__ = None
+    __rpow__ = __rtruediv__ = __truediv__ = __trunc__ = None
+
+
+@pytest.fixture
+def touchy():
+    yield Touchy
+    Touchy.broken = ()
+
+
+def test_an_unsubscribe_that_fails_midway_changes_nothing(bus, touchy):
+    f, g, h = named("f"), named("g"), named("h")
+    for i, cb in enumerate((f, g, h)):
+        bus.subscribe("ch", cb, priority=Touchy(i))
+    touchy.broken = (0, 1, 2)
+    with pytest.raises(KeyboardInterrupt):
+        bus.unsubscribe("ch", g)
+    touchy.broken = ()
+    assert bus.publish("ch") == ["f", "g", "h"]
+    bus.unsubscribe("ch", g)  # still possible
+    assert bus.publish("ch") == ["f", "h"]
+    bus.subscribe("ch", g, priority=Touchy(1))
+    assert bus.publish("ch") == ["f", "g", "h"]  # once, not twice
+
+
+def test_a_resubscribe_that_fails_midway_keeps_the_listener(bus, touchy):
+    f, g, h = named("f"), named("g"), named("h")
+    for i, cb in enumerate((f, g, h)):
+        bus.subscribe("ch", cb, priority=Touchy(i))
+    touchy.broken = (5,)  # the old place is found, the new one is not
+    with pytest.raises(KeyboardInterrupt):
+        bus.subscribe("ch", g, priority=Touchy(5))
+    touchy.broken = ()
+    assert bus.publish("ch") == ["f", "g", "h"]
+    assert [p.value for p, _ in bus._entries("ch")] == [0, 1, 2]

@@ -11,8 +11,8 @@ import ast
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 
@@ -31,8 +31,23 @@ print(repr({
     "name": __name__,
     "path0": sys.path[0],
     "spec": None if __spec__ is None else __spec__.name,
+    "file": __file__,
+    "main_file": sys.modules["__main__"].__file__,
+    "main_is_globals": sys.modules["__main__"].__dict__ is globals(),
+    "globals": list(globals()),
+    "loader": (type(__loader__).__name__, getattr(__loader__, "path", None)),
+    "cached": __cached__,
+    "package": __package__,
+    "doc": __doc__,
+    "builtins": type(__builtins__).__name__,
 }))
 """
+
+# Every key of the probe's report, each the same under python and under fastbus.run.
+SAME_AS_PYTHON = (
+    "argv", "name", "path0", "spec", "file", "main_file", "main_is_globals", "globals", "loader",
+    "cached", "package", "doc", "builtins",
+)
 
 
 def run(
@@ -43,8 +58,7 @@ def run(
         [sys.executable, *args],
         env=env,
         cwd=str(cwd),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         timeout=TIMEOUT,
     )
@@ -88,7 +102,7 @@ def test_script_runs_on_fastbus_as_python_would(tmp_path: Path, core_env: dict, 
     check_core(launched, core_name)
     assert launched["installed"] is True and launched["wspbus_is_fastbus"] is True
     assert plain["installed"] is False and plain["wspbus_is_fastbus"] is False
-    for key in ("argv", "name", "path0", "spec"):
+    for key in SAME_AS_PYTHON:
         assert launched[key] == plain[key], key
     assert launched["argv"] == ["app/probe.py", "one", "-m", "--two", "--"]
     assert launched["name"] == "__main__"
@@ -99,6 +113,163 @@ def test_double_dash_ends_launcher_options(tmp_path: Path, core_env: dict) -> No
     (tmp_path / "-odd.py").write_text(PROBE)
     seen = report(run(["-m", "fastbus.run", "--", "-odd.py", "x"], core_env, tmp_path))
     assert seen["argv"] == ["-odd.py", "x"] and seen["installed"] is True
+
+
+# -- what the program sees of its own file, and how it fails: as under python ----------------
+
+
+def both(args: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[tuple, tuple]:
+    """``(status, stdout, stderr)`` of ``python -m fastbus.run *args``, then of ``python *args``."""
+    launched = run(["-m", "fastbus.run", *args], env, cwd, check_status=None)
+    plain = run(args, env, cwd, check_status=None)
+    return (
+        (launched.returncode, launched.stdout, launched.stderr),
+        (plain.returncode, plain.stdout, plain.stderr),
+    )
+
+
+# Changes directory first, so a relative __file__ (or a traceback's file name) finds nothing.
+MOVES_AWAY = """\
+import os, sys
+os.chdir(os.sep)
+with open(__file__) as f:
+    found = "MOVES_AWAY" in f.read()
+print(found, __file__, sys.modules["__main__"].__file__, sys.path[0])
+"""
+
+
+@pytest.mark.parametrize("named", ["./app/../app/moves.py", "app/moves.py", "absolute", "link.py"])
+def test_file_is_the_path_python_gives(tmp_path: Path, plain_env: dict, named: str) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "moves.py").write_text("# MOVES_AWAY\n" + MOVES_AWAY)
+    (tmp_path / "link.py").symlink_to(tmp_path / "app" / "moves.py")
+    script = str(tmp_path.resolve() / "app" / "moves.py") if named == "absolute" else named
+
+    launched, plain = both([script], plain_env, tmp_path)
+
+    assert launched == plain
+    # python (3.9+) joins the working directory and the path as given: no normalising, no
+    # symlink resolved; sys.path[0] is the real directory.
+    given = os.path.join(str(tmp_path.resolve()), script)
+    assert plain == (0, f"True {given} {given} {tmp_path.resolve() / 'app'}\n", "")
+
+
+RAISES = """\
+import os
+def inner():
+    raise ValueError("boom")
+def outer():
+    try:
+        inner()
+    except ValueError as exc:
+        raise RuntimeError("wrapped") from exc
+os.chdir(os.sep)  # the traceback must still show the source lines
+outer()
+"""
+
+# Replaces the excepthook and reports what it was handed, as python hands it.
+OWN_HOOK = """\
+import sys, traceback
+def hook(kind, value, tb):
+    print([frame.name for frame in traceback.extract_tb(tb)], tb is value.__traceback__,
+          sys.last_traceback is tb, sys.last_value is value, sys.excepthook is hook)
+    sys.__excepthook__(kind, value, tb)
+sys.excepthook = hook
+def fail():
+    raise LookupError("hooked")
+fail()
+"""
+
+AT_EXIT = """\
+import atexit, sys, __main__
+atexit.register(lambda: print("at exit:", "__file__" in vars(__main__), "__cached__" in vars(__main__)))
+"""
+
+# name: (files to write, command line after "python" or "python -m fastbus.run")
+FAILING_PROGRAMS = {
+    "exception": ({"app/fails.py": RAISES}, ["app/fails.py", "x"]),
+    "syntax-error": ({"app/bad.py": "print('fine')\nx = = 1\n"}, ["app/bad.py"]),
+    "unclosed-bracket": ({"app/bad.py": "print('fine')\nx = (\n"}, ["app/bad.py"]),
+    "indentation-error": ({"app/bad.py": "if True:\nx = 1\n"}, ["app/bad.py"]),
+    "keyboard-interrupt": (
+        {"app/stop.py": "def stop():\n    raise KeyboardInterrupt\nstop()\n"},
+        ["app/stop.py"],
+    ),
+    "own-excepthook": ({"app/hooked.py": OWN_HOOK}, ["app/hooked.py"]),
+    "exit-after-exception": ({"app/ends.py": AT_EXIT + RAISES}, ["app/ends.py"]),
+    "exit-after-success": ({"app/ends.py": AT_EXIT + "print('done')\n"}, ["app/ends.py"]),
+    "exit-after-sys-exit": ({"app/ends.py": AT_EXIT + "sys.exit(4)\n"}, ["app/ends.py"]),
+    "module": ({"pkg/__init__.py": "", "pkg/fails.py": RAISES}, ["-m", "pkg.fails"]),
+    "module-syntax-error": ({"pkg/__init__.py": "", "pkg/bad.py": "x = (\n"}, ["-m", "pkg.bad"]),
+    "package-main": ({"pkg/__init__.py": "", "pkg/__main__.py": RAISES}, ["-m", "pkg"]),
+    "failing-parent-package": ({"pkg/__init__.py": "1 / 0\n", "pkg/mod.py": ""}, ["-m", "pkg.mod"]),
+    "module-own-excepthook": ({"pkg/__init__.py": "", "pkg/hooked.py": OWN_HOOK}, ["-m", "pkg.hooked"]),
+    "directory": ({"app/__main__.py": RAISES}, ["app"]),
+    "directory-syntax-error": ({"app/__main__.py": "x = (\n"}, ["app"]),
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                sys.version_info < (3, 10) and name == "unclosed-bracket",
+                reason="3.9's file tokenizer, which python has no API for, puts an error at the "
+                "end of the file one line later than compile() does",
+                strict=True,
+            ),
+        )
+        for name in FAILING_PROGRAMS
+    ],
+)
+def test_failure_reads_as_under_python(tmp_path: Path, plain_env: dict, name: str) -> None:
+    """Same status, stdout and stderr, byte for byte: no frame of runpy or fastbus added."""
+    files, args = FAILING_PROGRAMS[name]
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+
+    launched, plain = both(args, plain_env, tmp_path)
+
+    assert launched == plain
+    status, stdout, stderr = plain
+    if name.startswith("exit-after"):
+        kept = name == "exit-after-sys-exit"  # python removes __file__ unless SystemExit ended it
+        assert stdout.endswith(f"at exit: {kept} {kept}\n")
+    else:
+        assert status == (-2 if name == "keyboard-interrupt" else 1)
+        assert "Error" in stderr or "KeyboardInterrupt" in stderr
+
+
+def test_compiled_script_runs_as_under_python(tmp_path: Path, plain_env: dict) -> None:
+    import py_compile
+
+    (tmp_path / "app").mkdir()
+    source = tmp_path / "app" / "fails.py"
+    source.write_text("import sys\nprint(type(__loader__).__name__, __cached__)\n" + RAISES)
+    py_compile.compile(str(source), cfile=str(tmp_path / "app" / "fails.pyc"), doraise=True)
+
+    launched, plain = both(["app/fails.pyc"], plain_env, tmp_path)
+
+    assert launched == plain
+    assert plain[:2] == (1, "SourcelessFileLoader None\n") and "RuntimeError: wrapped" in plain[2]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="python -P is new in 3.11")
+@pytest.mark.parametrize("target", ["app/probe.py", "app"])
+def test_safe_path_as_under_python(tmp_path: Path, plain_env: dict, target: str) -> None:
+    # Under -P python puts no script directory on sys.path, but a directory's path it does.
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "probe.py").write_text("import sys\nprint(sys.path[0])\n")
+    (tmp_path / "app" / "__main__.py").write_text("import sys\nprint(sys.path[0])\n")
+
+    launched = run(["-P", "-m", "fastbus.run", target], plain_env, tmp_path)
+    plain = run(["-P", target], plain_env, tmp_path)
+
+    assert launched.stdout == plain.stdout
+    assert (plain.stdout == f"{tmp_path.resolve() / 'app'}\n") is (target == "app")
 
 
 # -- running a module ---------------------------------------------------------------------------
@@ -127,7 +298,7 @@ def test_module_runs_on_fastbus_as_python_would(
     check_core(launched, core_name)
     assert launched["installed"] is True and launched["wspbus_is_fastbus"] is True
     assert plain["installed"] is False
-    for key in ("argv", "name", "path0", "spec"):
+    for key in SAME_AS_PYTHON:
         assert launched[key] == plain[key], key
     expected_file = package / "pkg" / ("mod.py" if module == "pkg.mod" else "__main__.py")
     assert launched["argv"] == [str(expected_file), "a", "-m", "b"]
@@ -265,7 +436,13 @@ if first_run:
     engine.start()
     # Make this script look modified, as an editor would, so the Autoreloader restarts us.
     def touch():
-        time.sleep(0.3)
+        # Once the Autoreloader has recorded this file's mtime (CherryPy's own reloader on
+        # the stock engine keeps the same attribute), a newer one is a modification.
+        deadline = time.monotonic() + 30
+        while os.path.abspath(__file__) not in engine.autoreload.mtimes and __file__ not in engine.autoreload.mtimes:
+            if time.monotonic() > deadline:
+                os._exit(3)
+            time.sleep(0.01)
         later = time.time() + 60
         os.utime(__file__, (later, later))
     threading.Thread(target=touch).start()

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import threading
+import types
+
+import pytest
+from _children import DEADLINE, wait_until
 
 from fastbus import SimplePlugin
+from fastbus.plugins import _simple
 
 
 class Recorder(SimplePlugin):
@@ -89,8 +94,90 @@ def test_concurrent_subscribe_and_unsubscribe(bus):
     assert all(p.calls == ["start"] for p in plugins)
 
 
+class PausingBus:
+    """Forwards to *bus*, but the first subscribe pauses until told to go on."""
+
+    def __init__(self, bus):
+        self.bus = bus
+        self.listeners = bus.listeners
+        self.unsubscribe = bus.unsubscribe
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+
+    def subscribe(self, channel, callback):
+        self.bus.subscribe(channel, callback)
+        if not self.paused.is_set():
+            self.paused.set()
+            assert self.resume.wait(2 * DEADLINE)  # the test fails first, at DEADLINE
+
+
+class WatchedLock:
+    """An RLock that notes the threads waiting to enter it."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.waiting = set()
+
+    def __enter__(self):
+        self.waiting.add(threading.get_ident())
+        self.lock.acquire()
+        self.waiting.discard(threading.get_ident())
+
+    def __exit__(self, *exc_info):
+        self.lock.release()
+
+
+def subscribed(bus, plugin):
+    return [getattr(plugin, ch) in bus.listeners[ch] for ch in ("start", "stop", "graceful")]
+
+
+def test_an_unsubscribe_never_cuts_into_a_subscribe_of_the_same_plugin(bus, monkeypatch):
+    # Without the lock, the unsubscribe runs whole while the subscribe is paused after its
+    # first channel, and the subscribe then adds the rest: a half-subscribed plugin.
+    monkeypatch.setattr(_simple, "threading", types.SimpleNamespace(RLock=WatchedLock))
+    pausing = PausingBus(bus)
+    plugin = Recorder(pausing)
+    subscriber = threading.Thread(target=plugin.subscribe)
+    unsubscriber = threading.Thread(target=plugin.unsubscribe)
+    subscriber.start()
+    try:
+        assert pausing.paused.wait(DEADLINE)
+        unsubscriber.start()
+        waiting = plugin._subscription_lock().waiting
+        wait_until(
+            lambda: unsubscriber.ident in waiting or not unsubscriber.is_alive(),
+            what="unsubscribe waiting for the lock, or done",
+        )
+    finally:
+        pausing.resume.set()
+        for thread in (subscriber, unsubscriber):
+            if thread.ident is not None:
+                thread.join(DEADLINE)
+                assert not thread.is_alive()
+    assert subscribed(bus, plugin) == [False, False, False]
+
+
+def test_plugins_do_not_wait_for_each_other(bus):
+    pausing = PausingBus(bus)
+    slow, other = Recorder(pausing), Recorder(bus)
+    subscriber = threading.Thread(target=slow.subscribe)
+    subscriber.start()
+    try:
+        assert pausing.paused.wait(DEADLINE)
+        # A process-wide lock made this wait for the paused subscribe of another plugin.
+        done = threading.Thread(target=lambda: (other.subscribe(), other.unsubscribe()))
+        done.start()
+        done.join(DEADLINE)
+        assert not done.is_alive()
+    finally:
+        pausing.resume.set()
+        subscriber.join(DEADLINE)
+    assert subscribed(bus, slow) == [True, True, True]
+    assert subscribed(bus, other) == [False, False, False]
+
+
 def test_works_on_a_stock_wspbus():
-    from cherrypy.process import wspbus
+    wspbus = pytest.importorskip("cherrypy.process.wspbus")
 
     bus = wspbus.Bus()
     plugin = Recorder(bus)

@@ -70,13 +70,17 @@ def test_publish_never_skips_repeats_or_raises_while_others_churn(bus):
 
 
 def test_each_publish_sees_a_consistent_snapshot(bus):
-    # A subscriber is added and removed in pairs of channels' worth; every publish must see
-    # either all of a generation's listeners or none of them.
-    generation = [make_listener(f"g{i}") for i in range(20)]
+    # One thread subscribes a generation in order and then unsubscribes it in order; every
+    # publish must see the registry between two of those edits: a prefix of the generation
+    # while it grows, a suffix while it shrinks, in subscription order. A publish that saw
+    # half an edit, or skipped or repeated a listener, sees something else.
+    names = [f"g{i:02}" for i in range(20)]
+    generation = [make_listener(name) for name in names]
+    allowed = {tuple(names[:k]) for k in range(21)} | {tuple(names[k:]) for k in range(21)}
     snapshots = []
 
     def publisher():
-        snapshots.append(len(bus.publish("ch")))
+        snapshots.append(tuple(bus.publish("ch")))
 
     def flipper():
         for cb in generation:
@@ -85,7 +89,10 @@ def test_each_publish_sees_a_consistent_snapshot(bus):
             bus.unsubscribe("ch", cb)
 
     run_threads([publisher, flipper])
-    assert snapshots and all(0 <= n <= 20 for n in snapshots)
+    assert len(snapshots) > 10
+    assert [s for s in snapshots if s not in allowed] == []
+    # Not only the empty and the full registry: publishes did overlap the edits.
+    assert len(set(snapshots)) > 2
 
 
 def test_changes_from_inside_a_listener_take_effect_next_publish(bus):

@@ -8,7 +8,8 @@ import json
 import os
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import _measure, _report
 from ._contenders import CONTENDERS, SHAPES, Contender, Unavailable

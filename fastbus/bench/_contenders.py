@@ -11,7 +11,8 @@ from __future__ import annotations
 import ast
 import importlib
 import sys
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable
 
 __all__ = ("CONTENDERS", "SHAPES", "Built", "Contender", "Unavailable", "make_callbacks")
 

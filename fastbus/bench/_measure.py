@@ -17,8 +17,9 @@ import random
 import statistics
 import time
 import tracemalloc
+from collections.abc import Sequence
 from itertools import repeat
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, Callable, TextIO
 
 from ._contenders import Built, Contender, make_callbacks
 
@@ -200,10 +201,10 @@ def run(
         # Memory last: tracemalloc slows every allocation, so it must not overlap the timings.
         for contender in contenders:
             progress.step(f"memory, {contender.name}")
-            empty = _traced_bytes(lambda: contender.build(()))
+            empty = _traced_bytes(lambda: contender.build(()))  # noqa: B023
             for size in sizes:
                 if size:
-                    full = _traced_bytes(lambda: contender.build(callbacks[:size]))
+                    full = _traced_bytes(lambda: contender.build(callbacks[:size]))  # noqa: B023
                     per = (full - empty) / size
                     memory.append(
                         dict(contender=contender.name, subscribers=size, bytes_per_subscriber=per)

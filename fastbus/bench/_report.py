@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ._contenders import SHAPES
 
@@ -102,7 +103,7 @@ def render(result: dict[str, Any]) -> str:
 
     cost = _index(result["publish"])
     for shape, (_, words) in SHAPES.items():
-        rows = _grid(ran, sizes, lambda name, n: cost.get((name, shape, n)), _ns)
+        rows = _grid(ran, sizes, lambda name, n: cost.get((name, shape, n)), _ns)  # noqa: B023
         out.append(_table(f"Publish with {words}, ns per publish", head, rows))
 
     ratio = {(r["contender"], r["shape"], r["subscribers"]): r for r in result["ratios"]}

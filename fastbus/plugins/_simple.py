@@ -33,18 +33,32 @@ class SimplePlugin:
                     found.append((channel, method))
         return found
 
+    def _subscription_lock(self) -> Any:
+        """This plugin's lock around :meth:`subscribe` and :meth:`unsubscribe`.
+
+        Each of them makes one registry edit per channel; without the lock a subscribe and an
+        unsubscribe of the same plugin from two threads could interleave and leave it half
+        subscribed (``start`` without ``stop``, say). With it the calls take turns, and the
+        plugin ends up wholly subscribed or wholly not, as the later one left it. It is per
+        plugin: other plugins never wait for it, and the registry itself needs no help from it.
+        Reentrant, because a registry edit can run code (``__hash__``, a GC finalizer) that
+        subscribes or unsubscribes this plugin again from the same thread. Made on first use,
+        since subclasses need not call ``SimplePlugin.__init__``.
+        """
+        lock = self.__dict__.get("_fastbus_subscription_lock")
+        if lock is None:
+            # setdefault is one C call: two threads making the first lock get the same one.
+            lock = self.__dict__.setdefault("_fastbus_subscription_lock", threading.RLock())
+        return lock
+
     def subscribe(self) -> None:
         """Register this object as a (multi-channel) listener on the bus."""
-        with _plugin_lock:
+        with self._subscription_lock():
             for channel, method in self._methods():
                 self.bus.subscribe(channel, method)
 
     def unsubscribe(self) -> None:
         """Unregister this object as a listener on the bus."""
-        with _plugin_lock:
+        with self._subscription_lock():
             for channel, method in self._methods():
                 self.bus.unsubscribe(channel, method)
-
-
-# One lock for all plugins: (un)subscribing is rare and must not interleave halfway.
-_plugin_lock = threading.RLock()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
 import threading
 from typing import Any, Callable
 
+from .._arguments import check_real
 from ._simple import SimplePlugin
 from .tasks import BackgroundTask, check_function
 
@@ -33,8 +33,7 @@ class Monitor(SimplePlugin):
     def __init__(self, bus: Any, callback: Callable[[], Any], frequency: float = 60, name: str | None = None) -> None:
         SimplePlugin.__init__(self, bus)
         check_function(callback, "callback")
-        if isinstance(frequency, bool) or not isinstance(frequency, numbers.Real):
-            raise TypeError(f"frequency must be a number of seconds, not {type(frequency).__name__!r}")
+        check_real(frequency, "frequency")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__!r}")
         self.callback = callback

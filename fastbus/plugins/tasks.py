@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import numbers
 import sys
 import threading
 import traceback
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, Callable
+
+from .._arguments import check_seconds
 
 __all__ = ("BackgroundTask", "PerpetualTimer")
 
 
 def check_interval(value: Any, argument: str = "interval") -> None:
     """Raise TypeError/ValueError unless *value* is a number of seconds, zero or more."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{argument} must be a number of seconds, not {type(value).__name__!r}")
-    # numbers.Real promises < and <= but not >=; NaN (value != value) is no interval either.
-    if value < 0 or value != value:
-        raise ValueError(f"{argument} must be zero or more seconds, not {value!r}")
+    check_seconds(value, argument)
 
 
 def check_function(value: Any, argument: str = "function") -> None:

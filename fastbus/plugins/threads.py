@@ -31,8 +31,9 @@ class ThreadManager(SimplePlugin):
     Every thread whose ``start_thread`` was published gets exactly one ``stop_thread`` when it
     is released or the bus stops, after its last ``start_thread`` listener returned: ``stop``
     waits for threads still starting (CherryPy's published ``stop_thread`` for them at once,
-    so a resource opened by a later ``start_thread`` listener was never closed). A thread that releases itself or stops the
-    bus from one of its own ``start_thread`` listeners cannot be waited for; its
+    so a resource opened by a later ``start_thread`` listener was never closed). A thread
+    that releases itself or stops the bus from one of its own ``start_thread`` listeners
+    cannot be waited for; its
     ``stop_thread`` is published by ``acquire_thread`` once ``start_thread`` returns.
     """
 
