@@ -41,5 +41,18 @@ def _drop_self(app, what, name, obj, options, signature, return_annotation):
     return None
 
 
+def _no_constructor_types(app, what, name, obj, options, signature, return_annotation):
+    """Keep the types of the pure core's ``__new__(*args, **kwargs) -> CoreBus`` off ``Bus``.
+
+    ``Bus()`` takes no arguments (api.md gives that signature); the core's ``__new__`` accepts
+    any only so that subclasses can have their own. Some Sphinx versions (7.x) read it as the
+    class's signature and would list its types, naming the private core class.
+    """
+    if what == "class" and name == "fastbus.Bus":
+        app.env.temp_data.get("annotations", {}).pop(name, None)
+
+
 def setup(app):
     app.connect("autodoc-process-signature", _drop_self)
+    # After sphinx.ext.autodoc.typehints has recorded the annotations (priority 500).
+    app.connect("autodoc-process-signature", _no_constructor_types, priority=600)

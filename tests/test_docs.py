@@ -148,7 +148,7 @@ def _documented() -> list[str]:
     current_class = ""
     module = ""
     for match in _DIRECTIVE.finditer(_text(DOCS / "api.md")):
-        kind, target = match["kind"], match["target"]
+        kind, target = match["kind"], match["target"].split("(")[0]  # "Bus()": a given signature
         nested = len(match["indent"]) > 0
         if kind == "module":
             module = target
