@@ -32,18 +32,20 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 class _Channel:
     """The subscribers of one channel.
 
-    ``callbacks`` is what publish reads and ``keys`` holds the parallel ``(priority, number)``
-    sort keys; both are tuples, replaced (never changed) on each edit, so whoever holds one
-    holds a consistent snapshot. ``index`` maps each callback to its key. Every step that can
-    fail or run Python code (hashing, comparing priorities) comes before anything changes, so
-    an edit happens whole or not at all.
+    ``callbacks`` is what publish reads: a tuple, replaced (never changed) on each edit, so
+    a publish holds a consistent snapshot. ``keys`` holds the parallel ``(priority, number)``
+    sort keys (a list, changed in place) and ``index`` maps each callback to its key.
+
+    Every step that can fail or run Python code (hashing, comparing priorities, allocating,
+    which can run a finalizer) comes before anything changes, so an edit happens whole or not
+    at all; then ``keys`` and ``callbacks`` change together with nothing allocated between.
     """
 
     __slots__ = ("callbacks", "keys", "index")
 
     def __init__(self) -> None:
         self.callbacks: tuple[Callable[..., Any], ...] = ()
-        self.keys: tuple[tuple[Any, int], ...] = ()
+        self.keys: list[tuple[Any, int]] = []
         self.index: dict[Callable[..., Any], tuple[Any, int]] = {}
 
     def subscribe(self, callback: Callable[..., Any], priority: Any, number: int, keep: bool) -> None:
@@ -54,18 +56,25 @@ class _Channel:
             key = (priority, number)
             at = bisect_right(keys, key)
             self.index[callback] = key
-            self.keys, self.callbacks = keys[:at] + (key,) + keys[at:], callbacks[:at] + (callback,) + callbacks[at:]
+            callbacks = callbacks[:at] + (callback,) + callbacks[at:]
+            keys.insert(at, key)
+            self.callbacks = callbacks
             return
         if keep:
             return
         # The first object subscribed stays, as in a set; only its priority changes.
         was = bisect_left(keys, old)
-        stored = callbacks[was]
-        keys, callbacks = keys[:was] + keys[was + 1 :], callbacks[:was] + callbacks[was + 1 :]
         key = (priority, old[1])
-        at = bisect_right(keys, key)
+        at = bisect_right(keys, key)  # counting the old entry, if it sorts before
+        if at > was:
+            at -= 1
         self.index[callback] = key
-        self.keys, self.callbacks = keys[:at] + (key,) + keys[at:], callbacks[:at] + (stored,) + callbacks[at:]
+        stored = callbacks[was]
+        rest = callbacks[:was] + callbacks[was + 1 :]
+        callbacks = rest[:at] + (stored,) + rest[at:]
+        del keys[was]  # *old* still holds the key (and its priority): nothing is freed here
+        keys.insert(at, key)
+        self.callbacks = callbacks
 
     def unsubscribe(self, callback: Callable[..., Any]) -> None:
         keys, callbacks = self.keys, self.callbacks
@@ -74,7 +83,9 @@ class _Channel:
             return
         at = bisect_left(keys, old)
         del self.index[callback]
-        self.keys, self.callbacks = keys[:at] + keys[at + 1 :], callbacks[:at] + callbacks[at + 1 :]
+        callbacks = callbacks[:at] + callbacks[at + 1 :]
+        del keys[at]
+        self.callbacks = callbacks
 
 
 class CoreBus:
@@ -248,8 +259,12 @@ class CoreBus:
 
     def _entries(self, channel: Hashable) -> list[tuple[Any, Callable[..., Any]]]:
         """Return ``(priority, callback)`` for each listener of *channel*, in call order."""
-        chan = self._channels[channel]
-        keys, callbacks = chan.keys, chan.callbacks
+        with self._lock:  # another thread's edit changes keys and callbacks one after the other
+            chan = self._channels[channel]
+            # A finalizer run by the copy's allocation completes its edit before the copy is
+            # made; nothing allocates between the copy and reading the callbacks.
+            keys = list(chan.keys)
+            callbacks = chan.callbacks
         return [(key[0], cb) for key, cb in zip(keys, callbacks)]
 
     def _set_listeners(
