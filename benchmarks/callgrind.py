@@ -445,14 +445,21 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _load(path: str) -> Any:
+    """The JSON document in *path*, or None (and a message saying why) if it cannot be read."""
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {path}: {exc}", file=sys.stderr)
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.input:
-        try:
-            with open(args.input) as file:
-                record = json.load(file)
-        except (OSError, ValueError) as exc:
-            print(f"cannot read {args.input}: {exc}", file=sys.stderr)
+        record = _load(args.input)
+        if record is None:
             return 2
     else:
         if _valgrind_version() is None:
@@ -472,11 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         record_expected(record, args.record)
         print(f"\nrecorded the ratios for {_describe(record)} in {args.record}")
     if args.check:
-        try:
-            with open(args.check) as file:
-                expected = json.load(file)
-        except (OSError, ValueError) as exc:
-            print(f"cannot read {args.check}: {exc}", file=sys.stderr)
+        expected = _load(args.check)
+        if expected is None:
             return 2
         status, lines = check(record, expected, args.tolerance, args.check)
         print()
