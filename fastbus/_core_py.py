@@ -261,11 +261,13 @@ class CoreBus:
         """Return ``(priority, callback)`` for each listener of *channel*, in call order."""
         with self._lock:  # another thread's edit changes keys and callbacks one after the other
             chan = self._channels[channel]
-            # A finalizer run by the copy's allocation completes its edit before the copy is
-            # made; nothing allocates between the copy and reading the callbacks.
-            keys = list(chan.keys)
-            callbacks = chan.callbacks
-        return [(key[0], cb) for key, cb in zip(keys, callbacks)]
+            while True:
+                callbacks = chan.callbacks
+                keys = list(chan.keys)
+                # Every edit replaces the callbacks tuple: if it is the same one, no edit (from a
+                # finalizer the copy let the collector run) came between the two reads.
+                if chan.callbacks is callbacks:
+                    return [(key[0], cb) for key, cb in zip(keys, callbacks)]
 
     def _set_listeners(
         self, channel: Hashable, entries: Iterable[tuple[Callable[..., Any], Any]], only_if_new: bool = False
