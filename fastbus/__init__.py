@@ -19,6 +19,7 @@ from ._bus import Bus
 from ._core import COMPILED
 from ._errors import ChannelFailures
 from ._states import states
+from ._subscriptions import Subscription
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from . import plugins as plugins
@@ -40,6 +41,7 @@ __all__ = (
     "Bus",
     "ChannelFailures",
     "SimplePlugin",
+    "Subscription",
     "__version__",
     "install",
     "installed",

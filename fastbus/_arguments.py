@@ -7,19 +7,28 @@ these run on the slow path only.
 from __future__ import annotations
 
 import numbers
+from functools import partial
+from types import BuiltinMethodType, FunctionType, GeneratorType, MethodType, MethodWrapperType, ModuleType
 from typing import Any, Callable, TypeVar
 
 __all__ = (
+    "awaitable",
     "check_callback",
     "check_channel",
+    "check_flag",
     "check_priority",
+    "check_weak",
     "check_real",
     "check_seconds",
+    "is_async",
     "resolve_priority",
     "subscriber",
 )
 
 DEFAULT_PRIORITY = 50
+# inspect's code flags, without importing inspect for two constants.
+CO_COROUTINE = 0x80
+CO_ITERABLE_COROUTINE = 0x100
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -94,19 +103,83 @@ def resolve_priority(callback: object, priority: object) -> Any:
     return priority
 
 
-def subscriber(subscribe: Callable[..., object], channel: object, priority: object) -> Callable[[_F], _F]:
-    """Return the decorator form of ``subscribe(channel, priority=priority)``.
+def check_flag(value: object, argument: str) -> None:
+    """Raise TypeError unless *value* is True or False (a typo'd truthy value is a mistake)."""
+    if value is not True and value is not False:
+        raise TypeError(f"{argument} must be True or False, not {_kind(value)!r}")
 
-    The channel and an explicit priority are checked now, where the mistake was made, not
-    when the decorator is applied. The decorator returns the function itself, so the decorated
-    name stays usable (wspbus returns None there).
+
+def check_weak(callback: object) -> None:
+    """Raise TypeError unless a weak reference to *callback* lives as long as its owner.
+
+    A built-in method bound to an object (``some_list.append``) is made anew on each attribute
+    access, so a weak reference to it would die at once and the subscription with it: it is
+    refused here rather than silently dropped. (A bound Python method is held through its
+    object and function instead, so it is fine.)
+    """
+    if isinstance(callback, (BuiltinMethodType, MethodWrapperType)):
+        owner = getattr(callback, "__self__", None)
+        if owner is not None and not isinstance(owner, ModuleType):
+            raise TypeError(
+                f"callback {callback!r} cannot be held weakly: a built-in method is made anew on "
+                "each access, so a weak reference to it would die at once; subscribe it with weak=False"
+            )
+
+
+def subscriber(
+    subscribe: Callable[..., object], channel: object, priority: object, weak: object = False, once: object = False
+) -> Callable[[_F], _F]:
+    """Return the decorator form of ``subscribe(channel, priority=priority, weak=weak, once=once)``.
+
+    The arguments are checked now, where the mistake was made, not when the decorator is
+    applied. The decorator returns the function itself, so the decorated name stays usable
+    (wspbus returns None there).
     """
     check_channel(channel)
     if priority is not None:
         check_priority(priority)
+    check_flag(weak, "weak")
+    check_flag(once, "once")
 
     def decorate(callback: _F) -> _F:
-        subscribe(channel, callback, priority=priority)
+        if weak or once:
+            subscribe(channel, callback, priority, weak=weak, once=once)
+        else:
+            subscribe(channel, callback, priority)
         return callback
 
     return decorate
+
+
+def is_async(callback: object) -> bool:
+    """Whether calling *callback* gives a coroutine to await, as far as can be told beforehand.
+
+    True for ``async def`` functions, bound methods and ``functools.partial`` objects of them,
+    functions marked with ``inspect.markcoroutinefunction``, and objects whose ``__call__`` is
+    an ``async def`` method. A plain function that merely returns an awaitable cannot be told
+    apart from any other function: this says False for it.
+    """
+    while isinstance(callback, partial):
+        callback = callback.func
+    if isinstance(callback, MethodType):
+        callback = callback.__func__
+    if type(callback) is FunctionType:
+        if callback.__code__.co_flags & CO_COROUTINE:
+            return True
+        if not callback.__dict__:  # no room for a marker: settled without importing inspect
+            return False
+    elif not callable(callback):
+        return False
+    import inspect
+
+    if inspect.iscoroutinefunction(callback):
+        return True
+    return inspect.iscoroutinefunction(type(callback).__call__)
+
+
+def awaitable(value: object) -> bool:
+    """Whether ``await value`` works: a coroutine, any object with ``__await__``, or a
+    generator-based coroutine (``types.coroutine``)."""
+    if hasattr(type(value), "__await__"):
+        return True
+    return type(value) is GeneratorType and bool(value.gi_code.co_flags & CO_ITERABLE_COROUTINE)

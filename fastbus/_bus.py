@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import atexit
+import numbers
 import os
 import sys
 import threading
@@ -16,7 +17,7 @@ import time
 import traceback as _traceback
 import warnings
 import weakref
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import _reexec
@@ -24,6 +25,7 @@ from ._arguments import check_seconds
 from ._core import CoreBus
 from ._listeners import Listeners
 from ._states import State, states
+from ._subscriptions import Subscribed
 
 __all__ = ("Bus", "Lifecycle", "bus_class_on")
 
@@ -119,6 +121,19 @@ class Lifecycle(_Core):
 
     def __repr__(self) -> str:
         return f"<{type(self).__module__}.{type(self).__qualname__} {self.state!r} at {id(self):#x}>"
+
+    def subscribed(
+        self, channel: Hashable, callback: Callable[..., Any], priority: float | numbers.Real | None = None, *,
+        weak: bool = False, once: bool = False,
+    ) -> Subscribed:
+        """Subscribe *callback* for the length of a ``with`` or ``async with`` block.
+
+        ``with bus.subscribed("x", f): ...`` subscribes ``f`` (with ``subscribe``'s arguments)
+        on entering and, on leaving, also by an exception, puts the channel back as it was
+        for ``f``: unsubscribed, or subscribed as before the block if it already was. The
+        arguments are checked here, at the call. Entering gives the callback.
+        """
+        return Subscribed(self, channel, callback, priority, weak, once)
 
     # -- the state machine ------------------------------------------------------------------
 

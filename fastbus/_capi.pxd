@@ -47,6 +47,25 @@ cdef extern from *:
         Py_DECREF(item);
     }
 
+    /* Whether ``await value`` works through the type's __await__ slot (coroutines, futures,
+       any class defining __await__); generator-based coroutines are left to the caller. */
+    static inline int fastbus_has_await(PyObject *value) {
+        PyAsyncMethods *methods = Py_TYPE(value)->tp_as_async;
+        return methods != NULL && methods->am_await != NULL;
+    }
+
+    /* For a Python function (or a bound method of one), 1 if it is an ``async def``, 0 if it
+       is surely not, -1 if that cannot be told from its code alone (it has a __dict__, which
+       may hold inspect's coroutine marker) or it is no Python function. */
+    static inline int fastbus_async_function(PyObject *callback) {
+        PyObject *dict;
+        if (PyMethod_Check(callback)) callback = PyMethod_GET_FUNCTION(callback);
+        if (!PyFunction_Check(callback)) return -1;
+        if (((PyCodeObject *)PyFunction_GET_CODE(callback))->co_flags & CO_COROUTINE) return 1;
+        dict = ((PyFunctionObject *)callback)->func_dict;
+        return (dict == NULL || PyDict_GET_SIZE(dict) == 0) ? 0 : -1;
+    }
+
     /* Put a METH_FASTCALL method on an extension type after it is created. */
     static inline int fastbus_add_method(PyTypeObject *type, PyMethodDef *def) {
         PyObject *descr = PyDescr_NewMethod(type, def);
@@ -61,5 +80,7 @@ cdef extern from *:
     }
     """
     object pending_error "fastbus_pending_error" ()
+    bint has_await "fastbus_has_await" (object value)
+    int async_function "fastbus_async_function" (object callback)
     void list_delete "fastbus_list_delete" (object lst, Py_ssize_t at)
     int add_method "fastbus_add_method" (PyTypeObject *type, PyMethodDef *meth) except -1

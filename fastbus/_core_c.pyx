@@ -10,7 +10,10 @@ signatures and behaviour. What differs is how:
 * each channel keeps its callbacks in a list sorted by ``(priority, subscription number)``;
   (un)subscribing edits it in place (a memmove) unless someone holds it (a publish running
   on it), in which case the edit goes to a copy, so a running publish never sees the change;
-* edits take a re-entrant lock written in C rather than a ``threading.RLock``.
+* edits take a re-entrant lock written in C rather than a ``threading.RLock``;
+* a weak, one-shot or ``async def`` listener is stored as an ``_Entry`` and counted per
+  channel: publish tests one counter and takes the bare loop when it is zero, so the new
+  kinds of listener cost a channel without them one C comparison.
 """
 
 cimport cython
@@ -21,18 +24,23 @@ from cpython.pythread cimport (
     NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
     PyThread_get_thread_ident, PyThread_release_lock, PyThread_type_lock,
 )
-from cpython.ref cimport Py_INCREF, _Py_REFCNT
+from cpython.ref cimport Py_DECREF, Py_INCREF, _Py_REFCNT
 from libc.string cimport memmove
+from types import GeneratorType, MethodType
+import weakref
 
 from fastbus._capi cimport (
     METH_FASTCALL, METH_KEYWORDS, PyMethodDef, PyObject_Vectorcall, PyDict_GetItemWithError,
     PyErr_Occurred, PyErr_Clear, PyObject_Hash_unchecked, PyObject_GC_Track, PyObject_GC_UnTrack,
     PyList_SET_ITEM_STEAL, PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New, PyList_Insert,
-    add_method, list_delete, pending_error,
+    add_method, async_function, has_await, list_delete, pending_error,
 )
 
-from fastbus._arguments import check_callback, check_channel, resolve_priority, subscriber
+from fastbus._arguments import (
+    awaitable, check_callback, check_channel, check_flag, check_weak, is_async, resolve_priority, subscriber,
+)
 from fastbus._errors import listener_failed
+from fastbus._subscriptions import Subscription, needs_apublish
 
 __all__ = ("CoreBus",)
 
@@ -40,7 +48,7 @@ cdef object DEFAULT_PRIORITY = 50
 
 # The registry edits, as queued by CoreBus._edit.
 cdef enum Edit:
-    SUBSCRIBE, UNSUBSCRIBE, SET, SET_IF_NEW, REMOVE
+    SUBSCRIBE, UNSUBSCRIBE, SET, SET_IF_NEW, REMOVE, DROP
 cdef long long EXACT_LIMIT = 1LL << 53  # every int up to this is exact as a double
 cdef object NO_CHANNEL = object()  # what the last-published cache holds when empty
 
@@ -68,6 +76,136 @@ cdef inline bint _shared(PyObject *items) noexcept:
 
 
 @cython.final
+cdef class _Entry:
+    """A listener that publish cannot simply call: held weakly, one-shot, or ``async def``.
+
+    A weak entry holds its function (or, for a bound method, the object and the function)
+    by weak reference, and is itself the registry's key for it: it hashes like the callback
+    and equals it while the referents live, so ``unsubscribe`` finds it by the callable. When
+    a referent dies, a :class:`_Reaper` removes it; until then it is skipped. A one-shot
+    entry is claimed by exactly one publish (a flag tested and set with no Python code
+    between, under the GIL), which removes it before calling it.
+    """
+
+    cdef object callback      # the callable, unless weak
+    cdef object ref           # weak: a weak reference to the function, or to a method's object
+    cdef object func_ref      # weak method: a weak reference to its function
+    cdef Py_hash_t hash
+    cdef bint weak, once, coroutine, claimed
+    cdef object __weakref__
+
+    cdef object resolve(self):
+        """The callable, or None if a weak referent died."""
+        cdef object referent, function
+        if self.ref is None:
+            return self.callback
+        referent = self.ref()
+        if self.func_ref is None or referent is None:
+            return referent
+        function = self.func_ref()
+        return None if function is None else MethodType(function, referent)
+
+    cdef object target(self):
+        """The callable to call, or None if it died (weak) or already ran (once)."""
+        if self.claimed:
+            return None
+        return self.resolve()
+
+    cdef object claim(self):
+        """The callable, for a publish about to call it; None if it must be skipped."""
+        cdef object callback = self.resolve()
+        if callback is None or self.claimed:
+            return None
+        if self.once:
+            self.claimed = True
+        return callback
+
+    def __hash__(self):
+        return self.hash
+
+    def __eq__(self, other):
+        if other is self:
+            return True
+        mine = self.resolve()
+        if mine is None:
+            return False  # a dead entry equals nothing but itself
+        if type(other) is _Entry:
+            other = (<_Entry>other).resolve()
+            if other is None:
+                return False
+        return bool(mine == other)
+
+    def __repr__(self):
+        kinds = [kind for kind, on in (("weak", self.weak), ("once", self.once), ("async", self.coroutine)) if on]
+        return f"<listener {self.resolve()!r} ({', '.join(kinds)})>"
+
+
+@cython.final
+cdef class _Reaper:
+    """The weak-reference callback of a weak entry: removes the entry from the bus's channel.
+
+    It holds the bus and the entry weakly, so a dead entry's references keep nothing alive.
+    """
+
+    cdef object bus, channel, entry
+
+    def __call__(self, _):
+        bus = self.bus()
+        entry = self.entry()
+        if bus is not None and entry is not None:
+            (<CoreBus>bus)._drop(self.channel, <_Entry>entry)
+
+
+cdef _Entry _new_entry(CoreBus bus, object channel, object callback, bint weak, bint once, bint coroutine):
+    cdef _Entry entry = _Entry.__new__(_Entry)
+    cdef _Reaper reaper
+    entry.weak = weak
+    entry.once = once
+    entry.coroutine = coroutine
+    entry.hash = hash(callback)
+    if not weak:
+        entry.callback = callback
+        return entry
+    check_weak(callback)
+    reaper = _Reaper.__new__(_Reaper)
+    reaper.bus = weakref.ref(bus)
+    reaper.channel = channel
+    reaper.entry = weakref.ref(entry)
+    try:
+        if type(callback) is MethodType:
+            entry.ref = weakref.ref(callback.__self__, reaper)
+            entry.func_ref = weakref.ref(callback.__func__, reaper)
+        else:
+            entry.ref = weakref.ref(callback, reaper)
+    except TypeError:
+        raise TypeError(
+            f"callback {callback!r} cannot be held weakly (its type does not support weak "
+            "references): subscribe it with weak=False"
+        ) from None
+    return entry
+
+
+cdef inline object _key_of(object item):
+    # What the registry's index holds *item* under: a weak entry is its own key.
+    if type(item) is _Entry:
+        return item if (<_Entry>item).weak else (<_Entry>item).callback
+    return item
+
+
+cdef inline bint _is_async(object callback) except -1:
+    cdef int known = async_function(callback)
+    if known >= 0:
+        return known
+    return is_async(callback)
+
+
+cdef inline bint _awaitable(object value) except -1:
+    if has_await(value):
+        return True
+    return type(value) is GeneratorType and awaitable(value)
+
+
+@cython.final
 cdef class _Channel:
     """The subscribers of one channel, sorted by (priority, subscription number).
 
@@ -84,13 +222,15 @@ cdef class _Channel:
     in progress) is copied before it is changed, so its holder keeps it as it was.
     """
 
-    cdef list callbacks       # the listeners in call order
+    cdef list callbacks       # the listeners in call order: callables and _Entry objects
     cdef list priorities      # their priorities, as given
     cdef double *order        # the priorities as doubles (meaningful while inexact == 0)
     cdef unsigned long long *numbers  # subscription numbers: ties run in this order
     cdef Py_ssize_t capacity
     cdef Py_ssize_t inexact   # how many priorities a double cannot hold exactly
-    cdef dict index           # callback -> (priority, number)
+    cdef Py_ssize_t entries   # how many listeners are _Entry objects (publish's one test)
+    cdef Py_ssize_t coroutines  # how many of those are async def listeners
+    cdef dict index           # key (see _key_of) -> (priority, number, item)
 
     def __cinit__(self):
         self.callbacks = []
@@ -152,12 +292,15 @@ cdef class _Channel:
                 self.callbacks = list(self.callbacks)
         return 0
 
-    cdef int _put(self, Py_ssize_t at, object callback, object priority, double value,
+    cdef int _put(self, Py_ssize_t at, object item, object priority, double value,
                   unsigned long long number, bint exact) except -1:
         # Room was reserved and the lists are owned: nothing here runs Python code (only a
         # list that cannot grow could fail).
         cdef Py_ssize_t size = PyList_GET_SIZE(self.callbacks)
-        PyList_Insert(self.callbacks, at, callback)
+        PyList_Insert(self.callbacks, at, item)
+        if type(item) is _Entry:
+            self.entries += 1
+            self.coroutines += (<_Entry>item).coroutine
         PyList_Insert(self.priorities, at, priority)
         memmove(&self.order[at + 1], &self.order[at], (size - at) * sizeof(double))
         memmove(&self.numbers[at + 1], &self.numbers[at], (size - at) * sizeof(unsigned long long))
@@ -171,6 +314,10 @@ cdef class _Channel:
         # The caller holds references to the entry's callback and priority, so deleting them
         # from the lists frees nothing (and runs no finalizer) here.
         cdef Py_ssize_t size = PyList_GET_SIZE(self.callbacks)
+        cdef PyObject *item = PyList_GET_ITEM_BORROWED(self.callbacks, at)
+        if type(<object>item) is _Entry:
+            self.entries -= 1
+            self.coroutines -= (<_Entry><object>item).coroutine
         list_delete(self.callbacks, at)
         list_delete(self.priorities, at)
         memmove(&self.order[at], &self.order[at + 1], (size - at - 1) * sizeof(double))
@@ -178,12 +325,15 @@ cdef class _Channel:
         if not exact:
             self.inexact -= 1
 
-    cdef bint subscribe(self, object callback, object priority, unsigned long long number, bint keep) except -1:
-        """Add *callback*, or give the one already here *priority* (unless *keep*).
+    cdef bint subscribe(self, object item, object priority, unsigned long long number, bint keep) except -1:
+        """Add *item*, or make it the one already here at *priority* (unless *keep*).
 
-        Returns whether *number* was used (for a new entry).
+        A bare callable already here as a bare callable stays the object first subscribed,
+        as in a set; any other change of kind replaces the item. Returns whether *number* was
+        used (for a new entry).
         """
-        cdef tuple old = self.index.get(callback)
+        cdef object key = _key_of(item)
+        cdef tuple old = self.index.get(key)
         cdef Py_ssize_t at, was
         cdef double value = 0, old_value = 0
         cdef bint exact, old_exact
@@ -191,19 +341,17 @@ cdef class _Channel:
         if old is None:
             at = self._position(priority, number)
             exact = _exact_double(priority, &value)
-            key = (priority, number)
             self._reserve(PyList_GET_SIZE(self.callbacks) + 1)
-            self.index[callback] = key
+            self.index[key] = (priority, number, item)
             try:
                 self._own()
             except BaseException:
-                del self.index[callback]
+                del self.index[key]
                 raise
-            self._put(at, callback, priority, value, number, exact)
+            self._put(at, item, priority, value, number, exact)
             return True
         if keep:
             return False
-        # The first object subscribed stays, as in a set; only its priority changes.
         number = old[1]
         was = self._position(old[0], number)
         at = self._position(priority, number)  # counting the old entry, if it sorts before
@@ -213,27 +361,42 @@ cdef class _Channel:
         old_priority = self.priorities[was]
         old_exact = _exact_double(old_priority, &old_value)
         exact = _exact_double(priority, &value)
-        self.index[callback] = (priority, number)
-        self._own()
+        if type(stored) is not _Entry and type(item) is not _Entry:
+            item = stored  # the first object subscribed stays, as in a set
+            self.index[key] = (priority, number, item)  # an existing key: the stored one stays
+        else:
+            del self.index[key]
+            try:
+                self.index[key] = (priority, number, item)
+            except BaseException:
+                self.index[_key_of(stored)] = old
+                raise
+        try:
+            self._own()
+        except BaseException:
+            self.index.pop(key, None)
+            self.index[_key_of(stored)] = old
+            raise
         self._take(was, old_exact)
-        self._put(at, stored, priority, value, number, exact)
+        self._put(at, item, priority, value, number, exact)
         return False
 
-    cdef int unsubscribe(self, object callback) except -1:
-        cdef tuple old = self.index.get(callback)
+    cdef int unsubscribe(self, object key, object only=None) except -1:
+        """Remove the listener held under *key*; with *only*, only if it is that item."""
+        cdef tuple old = self.index.get(key)
         cdef Py_ssize_t at
         cdef double value
         cdef object stored, priority
-        if old is None:
+        if old is None or (only is not None and old[2] is not only):
             return 0
         at = self._position(old[0], old[1])
         stored = self.callbacks[at]
         priority = self.priorities[at]
-        del self.index[callback]
+        del self.index[key]
         try:
             self._own()
         except BaseException:
-            self.index[stored] = old
+            self.index[_key_of(stored)] = old
             raise
         self._take(at, _exact_double(priority, &value))
         return 0
@@ -366,10 +529,11 @@ cdef class CoreBus:
             for entry in <tuple>callback:
                 kept = old.index.get(entry[0]) if old is not None else None
                 if kept is None:
-                    if chan.subscribe(entry[0], entry[1], self._next_number, True):
+                    item = self._item(channel, entry[0], False, False)
+                    if chan.subscribe(item, entry[1], self._next_number, True):
                         self._next_number += 1
                 else:
-                    chan.subscribe(entry[0], kept[0], kept[1], True)
+                    chan.subscribe(kept[2], kept[0], kept[1], True)
             self._channels[channel] = chan
             self._forget_last()
             return 0
@@ -377,6 +541,10 @@ cdef class CoreBus:
         if edit == UNSUBSCRIBE:
             if chan is not None:
                 chan.unsubscribe(callback)
+            return 0
+        if edit == DROP:
+            if chan is not None:
+                chan.unsubscribe(_key_of(callback), callback)
             return 0
         if chan is None:
             chan = _Channel()
@@ -387,33 +555,58 @@ cdef class CoreBus:
             self._next_number += 1
         return 0
 
-    def subscribe(self, channel, callback=None, priority=None):
+    def subscribe(self, channel, callback=None, priority=None, *, weak=False, once=False):
         """Call *callback* on each publish to *channel*, at *priority* (lower runs first).
 
         Without *priority*, the callback's ``priority`` attribute is used, else 50. Subscribing
         a callback again (or one equal to it) keeps the first one's single entry and its place
-        among equal priorities, and takes the new priority. Without *callback*, return a
-        decorator that subscribes the function it decorates and returns it unchanged.
+        among equal priorities, and takes the new priority (and the new *weak* and *once*).
+        Without *callback*, return a decorator that subscribes the function it decorates and
+        returns it unchanged.
+
+        With *weak*, the bus holds the callback by weak reference (a bound method by weak
+        references to its object and its function, not to the short-lived method object):
+        once the referent is collected the subscription disappears by itself. With *once*,
+        the callback runs on one publish only, even if several threads publish at once, and
+        is unsubscribed before it is called. An ``async def`` callback can only be published
+        to with :meth:`apublish`.
 
         Raises TypeError for an unhashable *channel*, a *callback* that is not callable or not
-        hashable, or a *priority* that is not a real number (ValueError for NaN); nothing is
+        hashable (or, with *weak*, cannot be weakly referenced), a *priority* that is not a
+        real number (ValueError for NaN), or a *weak* or *once* that is not a bool; nothing is
         registered then.
         """
         if callback is None:
-            return subscriber(self.subscribe, channel, priority)
+            return subscriber(self.subscribe, channel, priority, weak, once)
         if hash_failed(channel):
             check_channel(channel)
         if not PyCallable_Check(callback) or hash_failed(callback):
             check_callback(callback)
         priority = _checked_priority(callback, priority)
-        self._edit(SUBSCRIBE, channel, callback, priority)
+        if weak is not False or once is not False:
+            check_flag(weak, "weak")
+            check_flag(once, "once")
+        self._edit(SUBSCRIBE, channel, self._item(channel, callback, weak is True, once is True), priority)
         return None
+
+    cdef object _item(self, object channel, object callback, bint weak, bint once):
+        """What the registry stores for *callback*: itself, or an :class:`_Entry`."""
+        cdef bint coroutine = _is_async(callback)
+        if not (weak or once or coroutine):
+            return callback
+        return _new_entry(self, channel, callback, weak, once, coroutine)
+
+    cdef int _drop(self, object channel, _Entry entry) except -1:
+        """Remove *entry* (a weak one whose referent died, or a claimed one-shot), if it is still there."""
+        self._edit(DROP, channel, entry, None)
+        return 0
 
     def unsubscribe(self, channel, callback):
         """Stop calling *callback* on *channel*; a no-op if it is not subscribed there.
 
         Callbacks match by equality, as in a set, so ``bus.unsubscribe('x', obj.method)``
-        removes a bound method subscribed earlier through another ``obj.method``.
+        removes a bound method subscribed earlier through another ``obj.method`` (weakly or
+        not).
         """
         if hash_failed(channel):
             check_channel(channel)
@@ -422,6 +615,56 @@ cdef class CoreBus:
         self._edit(UNSUBSCRIBE, channel, callback, None)
 
     # ``publish`` is added below as a METH_FASTCALL method.
+
+    async def apublish(self, channel, /, *args, **kwargs):
+        """Call every listener of *channel* as :meth:`publish` does, awaiting what they return.
+
+        A listener whose result is awaitable (an ``async def`` listener's coroutine, or any
+        awaitable a plain one returns) is awaited before the next listener runs, so priority
+        order holds across sync and async listeners alike; the results are the awaited values.
+        Failures are handled as by :meth:`publish`: every listener runs, each failure is logged
+        and all are raised together as :class:`ChannelFailures`. KeyboardInterrupt, SystemExit
+        and cancellation (``asyncio.CancelledError``, or any BaseException that is not an
+        Exception) propagate at once, leaving the bus as it was.
+
+        Only ``await`` is used, no event loop API: any loop that runs coroutines can run this.
+        """
+        cdef PyObject *found
+        cdef _Channel chan
+        cdef list callbacks, output
+        cdef object failures = None
+        found = PyDict_GetItemWithError(self._channels, channel)
+        if found is NULL:
+            if PyErr_Occurred() is not NULL:
+                try:
+                    pending_error()
+                except TypeError:
+                    check_channel(channel)
+                    raise
+            return []
+        chan = <_Channel>found
+        callbacks = chan.callbacks  # held: an edit meanwhile copies it
+        output = []
+        for item in callbacks:
+            if type(item) is _Entry:
+                listener = (<_Entry>item).claim()
+                if listener is None:
+                    continue
+                if (<_Entry>item).once:
+                    self._drop(channel, <_Entry>item)
+            else:
+                listener = item
+            try:
+                result = listener(*args, **kwargs)
+                if _awaitable(result):
+                    result = await result
+                output.append(result)
+            except BaseException:
+                failures = listener_failed(self, channel, listener, failures)
+                output.append(None)
+        if failures is not None:
+            raise failures
+        return output
 
     cdef inline void _forget_last(self):
         self._last_name = NO_CHANNEL
@@ -441,14 +684,48 @@ cdef class CoreBus:
         """Return the listeners of *channel* in call order; KeyError if there is no such."""
         cdef _Channel chan = self._channels[channel]
         cdef list callbacks = chan.callbacks  # held, so an edit meanwhile copies it
-        return tuple(callbacks)
+        if chan.entries == 0:
+            return tuple(callbacks)
+        visible = []
+        for item in callbacks:
+            if type(item) is _Entry:
+                item = (<_Entry>item).target()
+                if item is None:
+                    continue
+            visible.append(item)
+        return tuple(visible)
 
     def _entries(self, channel):
-        """Return ``(priority, callback)`` for each listener of *channel*, in call order."""
+        """Return ``(callback, priority, weak, once)`` per listener of *channel*, in call order."""
         cdef _Channel chan = self._channels[channel]
         cdef list callbacks = chan.callbacks
         cdef list priorities = chan.priorities
-        return list(zip(priorities, callbacks))
+        cdef _Entry entry
+        entries = []
+        for priority, item in zip(priorities, callbacks):
+            if type(item) is _Entry:
+                entry = <_Entry>item
+                callback = entry.target()
+                if callback is not None:
+                    entries.append((callback, priority, entry.weak, entry.once))
+            else:
+                entries.append((item, priority, False, False))
+        return entries
+
+    def subscriptions(self, channel):
+        """Return the listeners of *channel* in call order, as :class:`Subscription` tuples.
+
+        Each says the callback, its priority and whether it is weak or one-shot: what
+        ``subscribe`` was last told for it. An unknown channel gives ``[]``. A snapshot: later
+        edits do not change it.
+        """
+        if hash_failed(channel):
+            check_channel(channel)
+        try:
+            entries = self._entries(channel)
+        except KeyError:
+            return []
+        return [Subscription(*entry) for entry in entries]
 
     def _set_listeners(self, channel, entries, only_if_new=False):
         """Make *entries* ``(callback, priority)`` the listeners of *channel*, all at once.
@@ -461,12 +738,10 @@ cdef class CoreBus:
 
     def _remove_channel(self, channel):
         """Forget *channel*; return the listeners it had. KeyError if there is no such."""
-        cdef _Channel chan
         cdef tuple callbacks
         self._enter()
         try:
-            chan = self._channels[channel]
-            callbacks = tuple(chan.callbacks)
+            callbacks = self._listeners_of(channel)
             self._edit(REMOVE, channel, None, None)
             return callbacks
         finally:
@@ -520,6 +795,8 @@ cdef object _publish(object self, PyObject **args, Py_ssize_t nargs, PyObject *k
     # Holding the list claims it: from here on an edit (from a finalizer that allocating the
     # result list runs, from a listener, from another thread) copies it instead.
     callbacks = chan.callbacks
+    if chan.entries:
+        return _publish_entries(bus, chan, callbacks, channel, args, nargs, kwnames)
     n = PyList_GET_SIZE(callbacks)
     output = PyList_New(n)
     if n == 0:
@@ -541,6 +818,46 @@ cdef object _publish(object self, PyObject **args, Py_ssize_t nargs, PyObject *k
     return output
 
 
+cdef object _publish_entries(CoreBus bus, _Channel chan, list callbacks, object channel, PyObject **args,
+                             Py_ssize_t nargs, PyObject *kwnames):
+    # publish's loop for a channel that has weak, one-shot or async listeners. Read before
+    # anything allocates, so it is the count of the snapshot publish holds.
+    cdef Py_ssize_t coroutines = chan.coroutines
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(callbacks)
+    cdef list output
+    cdef object failures = None, listener, item, value
+    cdef PyObject *result
+    if coroutines:
+        for i in range(n):
+            item = <object>PyList_GET_ITEM_BORROWED(callbacks, i)
+            if type(item) is _Entry and (<_Entry>item).coroutine:
+                listener = (<_Entry>item).target()
+                if listener is not None:
+                    raise needs_apublish(channel, listener)
+    output = []
+    for i in range(n):
+        item = <object>PyList_GET_ITEM_BORROWED(callbacks, i)
+        if type(item) is _Entry:
+            listener = (<_Entry>item).claim()
+            if listener is None:
+                continue
+            if (<_Entry>item).once:
+                bus._drop(channel, <_Entry>item)
+        else:
+            listener = item
+        result = PyObject_Vectorcall(<PyObject *>listener, args + 1, <size_t>(nargs - 1), kwnames)
+        if result is NULL:
+            failures = _failed(bus, channel, listener, failures)
+            output.append(None)
+        else:
+            value = <object>result  # a new reference of ours, taken over here
+            Py_DECREF(value)
+            output.append(value)
+    if failures is not None:
+        raise failures
+    return output
+
+
 cdef PyMethodDef _publish_def
 _publish_def.ml_name = "publish"
 _publish_def.ml_meth = <void *>_publish
@@ -554,6 +871,12 @@ cdef bytes _publish_doc = ("publish($self, channel, /, *args, **kwargs)\n--\n\n"
         are raised together afterwards as :class:`ChannelFailures`. KeyboardInterrupt stops the
         publish at once; so does SystemExit, whose code 0 becomes 1 if a listener already
         failed in this publish.
+
+        A weak listener whose referent died, or a one-shot listener that another publish
+        claimed, is skipped and gives no result. A channel with an ``async def`` listener
+        raises TypeError before calling anything: use :meth:`apublish`. (A plain function that
+        returns an awaitable cannot be recognised beforehand; publish returns its awaitable
+        among the results, not awaited.)
         """).encode()
 _publish_def.ml_doc = _publish_doc
 add_method(<PyTypeObject *>CoreBus, &_publish_def)

@@ -17,7 +17,7 @@ import numbers
 from collections.abc import Hashable, Iterable, Iterator, MutableSet
 from typing import Any, Callable
 
-from fastbus import ChannelFailures
+from fastbus import ChannelFailures, Subscription
 
 DEFAULT_PRIORITY = 50
 
@@ -142,8 +142,10 @@ class ModelBus:
             raise failures
         return output
 
-    def _entries(self, channel: Hashable) -> list[tuple[Any, Callable[..., Any]]]:
-        return self.ordered(channel)
+    def subscriptions(self, channel: Hashable) -> list[Subscription]:
+        if channel not in self.channels:
+            return []
+        return [Subscription(cb, priority, False, False) for priority, cb in self.ordered(channel)]
 
 
 def _items(entries: dict[Callable[..., Any], list[Any]]) -> Iterator[tuple[Callable[..., Any], list[Any]]]:

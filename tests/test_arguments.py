@@ -6,6 +6,7 @@ import fractions
 import math
 
 import pytest
+from _registry import entries as registry_entries
 
 
 def f():
@@ -69,7 +70,7 @@ def test_callable_priority_attribute_is_a_method_not_a_priority(bus):
     bus.subscribe("ch", Job())
     callback = mock.MagicMock(return_value="mock")
     bus.subscribe("ch", callback)
-    assert [p for p, _ in bus._entries("ch")] == [50, 50]
+    assert [p for p, _ in registry_entries(bus, "ch")] == [50, 50]
     assert bus.publish("ch") == ["job", "mock"]
 
 
@@ -82,7 +83,7 @@ def test_nan_priority(bus):
 @pytest.mark.parametrize("priority", [0, -5, 2**70, 1.5, -math.inf, fractions.Fraction(1, 3)])
 def test_real_priorities_are_accepted(bus, priority):
     bus.subscribe("ch", f, priority)
-    assert bus._entries("ch") == [(priority, f)]
+    assert registry_entries(bus, "ch") == [(priority, f)]
 
 
 def test_mixed_real_priorities_order_exactly(bus):
@@ -111,7 +112,7 @@ def test_failed_resubscribe_keeps_the_old_registration(bus):
     bus.subscribe("ch", f, 10)
     with pytest.raises(TypeError):
         bus.subscribe("ch", f, "20")
-    assert bus._entries("ch") == [(10, f)]
+    assert registry_entries(bus, "ch") == [(10, f)]
 
 
 def test_listeners_assignment_checks_every_callback_first(bus):

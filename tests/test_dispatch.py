@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _registry import entries as registry_entries
 
 from fastbus import ChannelFailures
 
@@ -58,7 +59,7 @@ def test_priority_attribute_is_the_fallback_and_default_is_50(bus):
     bus.subscribe("ch", low)
     bus.subscribe("ch", lambda: "explicit", priority=50.5)
     assert bus.publish("ch") == ["low", "default", "explicit", "high"]
-    assert [p for p, _ in bus._entries("ch")] == [10, 50, 50.5, 90]
+    assert [p for p, _ in registry_entries(bus, "ch")] == [10, 50, 50.5, 90]
 
 
 def test_explicit_priority_beats_the_attribute(bus):
@@ -108,7 +109,7 @@ def test_an_equal_callback_takes_the_place_of_none_and_keeps_the_first_object(bu
     bus.subscribe("ch", first, 10)
     bus.subscribe("ch", Named("y"), 20)
     bus.subscribe("ch", second, 30)
-    entries = bus._entries("ch")
+    entries = registry_entries(bus, "ch")
     assert [p for p, _ in entries] == [20, 30] and entries[1][1] is first
     assert [r.name for r in bus.publish("ch")] == ["y", "x"]
     assert bus.publish("ch")[1] is first
@@ -338,7 +339,7 @@ def test_order_matches_a_reference_model_under_random_edits(bus):
             counter += 1
             model[callback] = (priority, number)
     expected = sorted(model.items(), key=lambda item: item[1])
-    assert bus._entries("ch") == [(key[0], cb) for cb, key in expected]
+    assert registry_entries(bus, "ch") == [(key[0], cb) for cb, key in expected]
     assert bus.publish("ch") == [cb.__name__ for cb, _ in expected]
 
 

@@ -10,7 +10,7 @@ waits for the next bytecode boundary instead, so there they run in the first lis
 before a pure-Python publish begins). The same program runs on a bus
 over the core under test and on the model in ``_model.py``; after each operation the result
 (or the exception), the calls the listeners saw and what they logged, and the whole registry
-as every read shows it (``bus.listeners`` views, ``len``, ``in``, ``bus._entries``) must agree.
+as every read shows it (``bus.listeners`` views, ``len``, ``in``, ``bus.subscriptions``) must agree.
 
 Where a finalizer may run either before or after a publish (or a read) takes its snapshot, the
 model offers both outcomes and the core must match one of them: a snapshot from before the
@@ -41,6 +41,7 @@ from typing import Any, Callable
 
 import pytest
 from _model import Mentions, ModelBus
+from _registry import entries as registry_entries
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -575,7 +576,7 @@ class Run:
             seen.append(
                 (
                     ch,
-                    entries_of(self.bus._entries(ch)),
+                    entries_of(registry_entries(self.bus, ch)),
                     tuple(describe(cb) for cb in view),
                     len(view),
                     tuple(ident for ident in IDENTS if self.probes[ident] in view),
@@ -644,7 +645,7 @@ class Run:
                 return self.under_pressure(lambda: cb in view, describe, publishes=False)
             if how == "tuple":
                 return self.under_pressure(lambda: tuple(view), describe, publishes=False)
-            return self.under_pressure(lambda: bus._entries(ch), entries_of, publishes=False)
+            return self.under_pressure(lambda: registry_entries(bus, ch), entries_of, publishes=False)
         return outcome(lambda: self.edit_listeners(op))
 
     def bad_call(self, kind: str) -> Callable[[], Any]:

@@ -7,6 +7,7 @@ import types
 
 import pytest
 from _children import DEADLINE, wait_until
+from _registry import entries as registry_entries
 
 from fastbus import SimplePlugin
 from fastbus.plugins import _simple
@@ -51,7 +52,7 @@ def test_honours_method_priority(bus):
     plugin.subscribe()
     bus.graceful()
     assert plugin.calls == ["graceful", "other"]
-    assert (10, plugin.graceful) in bus._entries("graceful")
+    assert (10, plugin.graceful) in registry_entries(bus, "graceful")
 
 
 def test_declared_channels_are_picked_up_and_unsubscribe_undoes(bus):

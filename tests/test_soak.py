@@ -33,6 +33,8 @@ import weakref
 from fractions import Fraction
 from typing import Any
 
+from _registry import entries as registry_entries
+
 CHANNELS = ("s0", "s1")
 # Distinct priorities of every kind the cores order differently: ints, floats, Fractions and
 # ints beyond what a double holds exactly.
@@ -329,7 +331,7 @@ class Soak:
                 if self.state(listener, forever, forever + 1) == "on"
             ]
             expected.sort(key=lambda entry: entry[0])
-            assert self.bus._entries(ch) == expected, f"the registry of {ch!r} differs from the record"
+            assert registry_entries(self.bus, ch) == expected, f"the registry of {ch!r} differs from the record"
 
 
 def test_threads_publishing_editing_and_finalizers_agree_with_the_record(Bus):

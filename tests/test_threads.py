@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 import time
 
+from _registry import entries as registry_entries
+
 DURATION = 0.6
 
 
@@ -160,7 +162,7 @@ def test_concurrent_subscribers_lose_nothing(bus):
         t.start()
     for t in threads:
         t.join()
-    entries = bus._entries("ch")
+    entries = registry_entries(bus, "ch")
     assert len(entries) == 4 * per_thread
     priorities = [p for p, _ in entries]
     assert priorities == sorted(priorities)
