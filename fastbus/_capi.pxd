@@ -66,6 +66,12 @@ cdef extern from *:
         return (dict == NULL || PyDict_GET_SIZE(dict) == 0) ? 0 : -1;
     }
 
+    /* Call *callable* with a tuple's items as positional arguments, by vectorcall straight
+       from the tuple's own array: what ``callable(*args)`` costs without unpacking. */
+    static inline PyObject *fastbus_call_tuple(PyObject *callable, PyObject *args) {
+        return PyObject_Vectorcall(callable, &PyTuple_GET_ITEM(args, 0), (size_t)PyTuple_GET_SIZE(args), NULL);
+    }
+
     /* Put a METH_FASTCALL method on an extension type after it is created. */
     static inline int fastbus_add_method(PyTypeObject *type, PyMethodDef *def) {
         PyObject *descr = PyDescr_NewMethod(type, def);
@@ -82,5 +88,13 @@ cdef extern from *:
     object pending_error "fastbus_pending_error" ()
     bint has_await "fastbus_has_await" (object value)
     int async_function "fastbus_async_function" (object callback)
+    PyObject *call_tuple "fastbus_call_tuple" (object callable, object args)
+    PyObject *call_with "PyObject_Call" (PyObject *callable, object args, object kwargs)
+    bint has_await_ptr "fastbus_has_await" (PyObject *value)
+    PyObject *call_tuple_ptr "fastbus_call_tuple" (PyObject *callable, object args)
+    int list_append_ptr "PyList_Append" (object lst, PyObject *item) except -1
+    bint gen_check_exact_ptr "PyGen_CheckExact" (PyObject *value)
+    PyTypeObject *type_of "Py_TYPE" (PyObject *value)
+    void decref_ptr "Py_DECREF" (PyObject *value)
     void list_delete "fastbus_list_delete" (object lst, Py_ssize_t at)
     int add_method "fastbus_add_method" (PyTypeObject *type, PyMethodDef *meth) except -1

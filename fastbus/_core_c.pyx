@@ -18,6 +18,7 @@ signatures and behaviour. What differs is how:
 
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject, PyCallable_Check
+from cpython.genobject cimport PyGen_CheckExact
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.pythread cimport (
@@ -26,14 +27,15 @@ from cpython.pythread cimport (
 )
 from cpython.ref cimport Py_DECREF, Py_INCREF, _Py_REFCNT
 from libc.string cimport memmove
-from types import GeneratorType, MethodType
+from types import MethodType
 import weakref
 
 from fastbus._capi cimport (
     METH_FASTCALL, METH_KEYWORDS, PyMethodDef, PyObject_Vectorcall, PyDict_GetItemWithError,
     PyErr_Occurred, PyErr_Clear, PyObject_Hash_unchecked, PyObject_GC_Track, PyObject_GC_UnTrack,
     PyList_SET_ITEM_STEAL, PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New, PyList_Insert,
-    add_method, async_function, has_await, list_delete, pending_error,
+    add_method, async_function, call_tuple, call_tuple_ptr, call_with, decref_ptr, gen_check_exact_ptr,
+    has_await, has_await_ptr, list_append_ptr, list_delete, pending_error, type_of,
 )
 
 from fastbus._arguments import (
@@ -202,7 +204,7 @@ cdef inline bint _is_async(object callback) except -1:
 cdef inline bint _awaitable(object value) except -1:
     if has_await(value):
         return True
-    return type(value) is GeneratorType and awaitable(value)
+    return PyGen_CheckExact(value) and awaitable(value)
 
 
 @cython.final
@@ -630,9 +632,7 @@ cdef class CoreBus:
         Only ``await`` is used, no event loop API: any loop that runs coroutines can run this.
         """
         cdef PyObject *found
-        cdef _Channel chan
-        cdef list callbacks, output
-        cdef object failures = None
+        cdef _Applying run
         found = PyDict_GetItemWithError(self._channels, channel)
         if found is NULL:
             if PyErr_Occurred() is not NULL:
@@ -642,29 +642,25 @@ cdef class CoreBus:
                     check_channel(channel)
                     raise
             return []
-        chan = <_Channel>found
-        callbacks = chan.callbacks  # held: an edit meanwhile copies it
-        output = []
-        for item in callbacks:
-            if type(item) is _Entry:
-                listener = (<_Entry>item).claim()
-                if listener is None:
-                    continue
-                if (<_Entry>item).once:
-                    self._drop(channel, <_Entry>item)
-            else:
-                listener = item
+        run = _Applying.__new__(_Applying)
+        run.bus = self
+        run.channel = channel
+        run.callbacks = (<_Channel>found).callbacks  # held: an edit meanwhile copies it
+        run.args = args
+        run.kwargs = kwargs if kwargs else None
+        run.output = []
+        while run.advance():
+            awaitable = run.awaitable
+            run.awaitable = None
             try:
-                result = listener(*args, **kwargs)
-                if _awaitable(result):
-                    result = await result
-                output.append(result)
+                result = await awaitable
             except BaseException:
-                failures = listener_failed(self, channel, listener, failures)
-                output.append(None)
-        if failures is not None:
-            raise failures
-        return output
+                run.failures = listener_failed(self, run.channel, run.listener, run.failures)
+                result = None
+            run.output.append(result)
+        if run.failures is not None:
+            raise run.failures
+        return run.output
 
     cdef inline void _forget_last(self):
         self._last_name = NO_CHANNEL
@@ -816,6 +812,64 @@ cdef object _publish(object self, PyObject **args, Py_ssize_t nargs, PyObject *k
     if failures is not None:
         raise failures
     return output
+
+
+@cython.final
+cdef class _Applying:
+    """One ``apublish`` in progress, for its coroutine: the listeners that return a plain value
+    run here, in C as in publish; each awaitable result is handed to the coroutine to await.
+    """
+
+    cdef CoreBus bus
+    cdef object channel
+    cdef list callbacks       # the snapshot being published
+    cdef tuple args
+    cdef dict kwargs          # None when there are none: the listeners are then vectorcalled
+    cdef list output
+    cdef object failures
+    cdef Py_ssize_t next      # the listener to call next
+    cdef object listener      # the one whose result is being awaited
+    cdef object awaitable
+
+    cdef bint advance(self) except -1:
+        """Run listeners until one returns an awaitable (True) or none is left (False)."""
+        # Borrowed pointers throughout: the snapshot list is held, so its items live.
+        cdef list callbacks = self.callbacks, output = self.output
+        cdef tuple args = self.args
+        cdef dict kwargs = self.kwargs
+        cdef Py_ssize_t i = self.next, n = PyList_GET_SIZE(callbacks)
+        cdef PyObject *listener
+        cdef PyObject *result
+        cdef object claimed
+        while i < n:
+            listener = PyList_GET_ITEM_BORROWED(callbacks, i)
+            i += 1
+            self.next = i
+            if type_of(listener) == <PyTypeObject *>_Entry:
+                claimed = (<_Entry><object>listener).claim()
+                if claimed is None:
+                    continue
+                if (<_Entry><object>listener).once:
+                    self.bus._drop(self.channel, <_Entry><object>listener)
+                listener = <PyObject *>claimed  # kept alive by *claimed*
+            if kwargs is None:
+                result = call_tuple_ptr(listener, args)
+            else:
+                result = call_with(listener, args, kwargs)
+            if result is NULL:
+                self.failures = _failed(self.bus, self.channel, <object>listener, self.failures)
+                output.append(None)
+                continue
+            if has_await_ptr(result) or (gen_check_exact_ptr(result) and awaitable(<object>result)):
+                self.listener = <object>listener
+                self.awaitable = <object>result
+                decref_ptr(result)  # the reference the call returned, now held by the attribute
+                return True
+            try:
+                list_append_ptr(output, result)
+            finally:
+                decref_ptr(result)
+        return False
 
 
 cdef object _publish_entries(CoreBus bus, _Channel chan, list callbacks, object channel, PyObject **args,
