@@ -635,12 +635,7 @@ cdef class CoreBus:
         cdef _Applying run
         found = PyDict_GetItemWithError(self._channels, channel)
         if found is NULL:
-            if PyErr_Occurred() is not NULL:
-                try:
-                    pending_error()
-                except TypeError:
-                    check_channel(channel)
-                    raise
+            _no_channel(channel)
             return []
         run = _Applying.__new__(_Applying)
         run.bus = self
@@ -752,6 +747,18 @@ cdef inline bint hash_failed(object value):
     return False
 
 
+cdef int _no_channel(object channel) except -1:
+    # A lookup of *channel* found nothing: raise its error if it failed (an unhashable
+    # channel gets the argument check's words), else there is no such channel.
+    if PyErr_Occurred() is not NULL:
+        try:
+            pending_error()
+        except TypeError:
+            check_channel(channel)
+            raise
+    return 0
+
+
 cdef object _failed(object bus, object channel, object listener, object failures):
     # The failure of *listener* is the pending exception: handle it as the pure core does.
     try:
@@ -778,12 +785,7 @@ cdef object _publish(object self, PyObject **args, Py_ssize_t nargs, PyObject *k
     else:
         found = PyDict_GetItemWithError(bus._channels, channel)
         if found is NULL:
-            if PyErr_Occurred() is not NULL:
-                try:
-                    pending_error()
-                except TypeError:
-                    check_channel(channel)
-                    raise
+            _no_channel(channel)
             return []
         chan = <_Channel>found
         bus._last_name = channel

@@ -428,11 +428,13 @@ class CoreBus:
         # Taken before anything allocates (and so before the garbage collector can run a
         # finalizer that edits the channel): the listeners as they stood when publish began.
         callbacks = chan.callbacks
-        if chan.plain is not callbacks:
-            return self._publish_entries(channel, callbacks, args, kwargs)
+        listeners: Iterable[Callable[..., Any]] = callbacks
+        if chan.plain is not callbacks:  # weak, one-shot or async listeners among them
+            self._refuse_coroutines(channel, callbacks)
+            listeners = self._claimed(channel, callbacks)
         output = []
         failures = None
-        for listener in callbacks:
+        for listener in listeners:
             try:
                 output.append(listener(*args, **kwargs))
             except BaseException:
@@ -442,16 +444,21 @@ class CoreBus:
             raise failures
         return output
 
-    def _publish_entries(self, channel: Hashable, callbacks: tuple[_Item, ...], args: tuple[Any, ...],
-                         kwargs: dict[str, Any]) -> list[Any]:
-        """publish's loop for a channel that has weak, one-shot or async listeners."""
+    @staticmethod
+    def _refuse_coroutines(channel: Hashable, callbacks: tuple[_Item, ...]) -> None:
+        """Raise TypeError if a live ``async def`` listener is among *callbacks*."""
         for item in callbacks:
             if type(item) is _Entry and item.coroutine:
                 listener = item.target()
                 if listener is not None:
                     raise needs_apublish(channel, listener)
-        output = []
-        failures = None
+
+    def _claimed(self, channel: Hashable, callbacks: tuple[_Item, ...]) -> Iterator[Callable[..., Any]]:
+        """The listeners of a publish of *callbacks*, each claimed just before it is called.
+
+        A dead weak entry, or a one-shot entry another publish claimed, is skipped; a one-shot
+        entry is removed from the registry before it is handed out.
+        """
         for item in callbacks:
             if type(item) is _Entry:
                 listener = item.claim()
@@ -459,16 +466,9 @@ class CoreBus:
                     continue
                 if item.once:
                     self._drop(channel, item)
+                yield listener
             else:
-                listener = item
-            try:
-                output.append(listener(*args, **kwargs))
-            except BaseException:
-                failures = listener_failed(self, channel, listener, failures)
-                output.append(None)
-        if failures is not None:
-            raise failures
-        return output
+                yield item
 
     async def apublish(self, channel: Hashable, /, *args: Any, **kwargs: Any) -> list[Any]:
         """Call every listener of *channel* as :meth:`publish` does, awaiting what they return.
@@ -490,18 +490,9 @@ class CoreBus:
             raise
         if chan is None:
             return []
-        callbacks = chan.callbacks
         output = []
         failures = None
-        for item in callbacks:
-            if type(item) is _Entry:
-                listener = item.claim()
-                if listener is None:
-                    continue
-                if item.once:
-                    self._drop(channel, item)
-            else:
-                listener = item
+        for listener in self._claimed(channel, chan.callbacks):
             try:
                 result = listener(*args, **kwargs)
                 if type(result) is CoroutineType or (result is not None and awaitable(result)):
