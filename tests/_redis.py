@@ -57,18 +57,20 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process on 127.0.0.1:*port*, in *directory*.
+    """One redis-server process on 127.0.0.1:*port* (0: a free one), in *directory*.
 
     *password* sets ``requirepass``; *appendonly* keeps an append-only file with
     ``appendfsync always`` (so that what the server acknowledged survives a SIGKILL).
     """
 
-    def __init__(self, binary: str, directory: Path, *, password: str | None = None, appendonly: bool = False) -> None:
+    def __init__(
+        self, binary: str, directory: Path, *, password: str | None = None, appendonly: bool = False, port: int = 0
+    ) -> None:
         self.binary = binary
         self.directory = directory
         self.password = password
         self.appendonly = appendonly
-        self.port = 0
+        self.port = port
         self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / "redis.log"
         directory.mkdir(parents=True, exist_ok=True)
@@ -178,9 +180,10 @@ class RedisServers:
         self.directory = directory
         self.servers: list[RedisServer] = []
 
-    def __call__(self, *, password: str | None = None, appendonly: bool = False) -> RedisServer:
+    def __call__(self, *, password: str | None = None, appendonly: bool = False, port: int = 0) -> RedisServer:
         server = RedisServer(
-            self.binary, self.directory / f"redis-{len(self.servers)}", password=password, appendonly=appendonly
+            self.binary, self.directory / f"redis-{len(self.servers)}", password=password, appendonly=appendonly,
+            port=port,
         )
         self.servers.append(server)
         server.start()
