@@ -31,12 +31,17 @@ DEADLINE = 15.0
 _SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/usr/sbin", "/usr/local/bin"])
 
 
-def server_binary() -> str:
-    """The redis-server to run, or skip (fail under FASTBUS_REQUIRE_REDIS=1) if there is none."""
+def require_redis_py() -> None:
+    """Skip (fail under FASTBUS_REQUIRE_REDIS=1) the calling test or module without redis-py."""
     try:
         import redis  # noqa: F401
     except ImportError:
         _missing("redis-py is not installed (python -m pip install -e '.[test]' brings it)")
+
+
+def server_binary() -> str:
+    """The redis-server to run, or skip (fail under FASTBUS_REQUIRE_REDIS=1) if there is none."""
+    require_redis_py()
     found = shutil.which("redis-server", path=_SEARCH)
     if found is None:
         _missing("redis-server is not installed (Debian, Ubuntu: apt-get install redis-server)")
@@ -46,7 +51,7 @@ def server_binary() -> str:
 def _missing(reason: str) -> None:
     if os.environ.get(REQUIRE) == "1":
         pytest.fail(f"{reason}, and {REQUIRE}=1 requires the bridge tests to run")
-    pytest.skip(f"bridge tests need a real Redis: {reason}")
+    pytest.skip(f"bridge tests need a real Redis: {reason}", allow_module_level=True)
 
 
 def free_port() -> int:
