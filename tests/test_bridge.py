@@ -225,6 +225,24 @@ def test_malformed_and_foreign_payloads_are_counted_and_skipped(redis_server: An
     assert all(level == 30 for level, message in receiver.logs() if "malformed" in message)
 
 
+@pytest.mark.parametrize("durable", MODES)
+def test_a_repeat_is_delivered_once_and_a_gap_is_counted(redis_server: Any, peers: Any, durable: bool) -> None:
+    receiver = peers([bridge(redis_server.url, durable=durable)], record=["ch"])
+    raw = redis_server.client()
+    # From one origin: 1, 1 again (a resend), 2, then 5 (3 and 4 missed), 4 (below the last
+    # seen: taken for a repeat too), 6.
+    for seq, word in [(1, "a"), (1, "a"), (2, "b"), (5, "e"), (4, "d"), (6, "f")]:
+        if durable:
+            raw.xadd("fastbus:stream:ch", {"data": envelope(seq, word)})
+        else:
+            raw.publish("fastbus:pubsub:ch", envelope(seq, word))
+    wait_until(lambda: "f" in first_args(receiver), what="the last message")
+    assert first_args(receiver) == ["a", "b", "e", "f"]
+    stats = receiver.stats()
+    assert (stats["duplicates"], stats["missed"], stats["received"]) == (2, 2, 4)
+    assert [level for level, message in receiver.logs() if "missed 2 message(s)" in message] == [30]
+
+
 def test_unencodable_and_oversize_arguments_are_refused_at_the_publish(redis_server: Any, peers: Any) -> None:
     sender = peers([bridge(redis_server.url, max_message_bytes=1000)], record=["ch"], name="sender")
     receiver = peers([bridge(redis_server.url)], record=["ch"], name="receiver")
