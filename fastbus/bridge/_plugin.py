@@ -21,6 +21,7 @@ from ._wire import head
 
 __all__ = ("OutboxFull", "RedisBridge", "make_origin")
 
+
 class OutboxFull(Exception):
     """A publish found the bridge's outbox full (``max_pending`` messages not yet sent).
 
