@@ -161,7 +161,7 @@ class SendLink(Link):
                     self.outbox.confirm(done)
                     batch = batch[done:]
                 if failure is None:
-                    self.backoff.attempt = 0  # a refused command's waits start short again
+                    self.backoff.reset()  # a refused command's waits start short again
                     continue
                 if isinstance(failure, TRANSIENT) or not isinstance(failure, redis_errors.ResponseError):
                     self.lost(failure)
