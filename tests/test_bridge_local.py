@@ -193,6 +193,34 @@ def test_listeners_that_fail_or_publish_while_receiving(buses: Any, redis_server
     assert bridge_b.stats()["received"] == 4 and bridge_a.stats()["received"] == 2
 
 
+def test_a_message_for_a_channel_with_an_async_listener_is_refused_and_logged(buses: Any, redis_server: Any) -> None:
+    # The receiving thread publishes with plain publish, which refuses async def listeners:
+    # the refusal is logged, nothing runs, and later messages still arrive.
+    from fastbus.bridge import RedisBridge
+
+    a, b = buses(), buses()
+    logged_b = Logged(b)
+    bridge_a = RedisBridge(a, redis_server.url, ["ch", "after"], **FAST)
+    bridge_b = RedisBridge(b, redis_server.url, ["ch", "after"], **FAST)
+    ran: list[Any] = []
+
+    async def handler(word: str) -> None:
+        ran.append(word)
+
+    b.subscribe("ch", handler)
+    b.subscribe("ch", lambda word: ran.append(("sync", word)), 90)
+    b.subscribe("after", lambda word: ran.append(("after", word)))
+    bridge_a.subscribe()
+    bridge_b.subscribe()
+    a.start()
+    b.start()
+    a.publish("ch", "one")
+    a.publish("after", "two")
+    wait_until(lambda: ran == [("after", "two")], what="the message after the refused one")
+    assert logged_b.having("a message of 'ch' was not delivered", "apublish")
+    assert bridge_b.stats()["received"] == 2
+
+
 def test_graceful_fans_out(buses: Any, redis_server: Any) -> None:
     from fastbus.bridge import RedisBridge
 

@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any, NamedTuple
 
+from .._errors import ChannelFailures
 from ._connection import describe
 from ._link import Context, Link
 from ._wire import DATA_FIELD, Malformed, cursor_key, parse, pubsub_channel, stream_key
@@ -152,8 +153,12 @@ class Inbox:
         _local.delivery = _Delivery(bus, channel, args, kwargs, info)
         try:
             bus.publish(channel, *args, **kwargs)
-        except Exception:
+        except ChannelFailures:
             pass  # the bus has logged each failed listener, as for any publish
+        except Exception as exc:
+            # Refused before any listener ran (an async def listener, which this thread cannot
+            # await): not logged by the bus, so say so here.
+            self.context.log(f"a message of {channel!r} was not delivered: {exc}", 40)
         except BaseException as exc:
             # SystemExit or KeyboardInterrupt from a listener: on the main thread they end the
             # process; here they would only end this thread, silently. Say so, and go on.
