@@ -6,7 +6,9 @@
 The targets are reported, never asserted: timings on a shared machine are evidence, not a
 test. A ratio whose contender did not run (no build, no floor, wspbus served by fastbus)
 shows as "n/a". Groups are ``publish-SHAPE-N`` and ``subscribe-unsubscribe-N``; the publish
-targets use the positional shape (older files' ``publish-N`` groups are read as that).
+targets use the positional shape (older files' ``publish-N`` groups are read as that). The
+``apublish-KIND-N`` groups of ``benchmarks/test_bench_async.py`` name a row by contender and
+API (``fastbus-c apublish``) and are shown in a table of their own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ PER_SUBSCRIBER = 10_000
 SHAPE = "positional"  # the publish targets are for one positional argument, as in issue 2
 # The table's columns, in the order of python -m fastbus.bench; others follow.
 ORDER = ("floor", "fastbus-c", "fastbus-py", "wspbus", "blinker", "psygnal", "pyee", "zope.event")
+# The async table's columns, in the order of python -m fastbus.bench --async.
+ASYNC_ORDER = (
+    "floor call", "fastbus-c publish", "fastbus-c apublish", "fastbus-py publish", "fastbus-py apublish",
+    "blinker send_async", "pyee emit",
+)
 
 
 Row = tuple[str, Optional[float], str, Callable[[float], bool]]
@@ -57,7 +64,29 @@ def _targets(get: Lookup) -> list[Row]:
         micro = seconds * 1e6 if seconds is not None else None
         label = f"subscribe+unsubscribe at {n:,}: fastbus-c, µs"
         rows.append((label, micro, f"≤ {limit}", at_most(limit)))
+    # The targets of issue 9 (async listeners): apublish with sync listeners at most 1.3×
+    # publish, and at least 3× faster than blinker's send_async with async listeners at 10.
+    for core in ("fastbus-c", "fastbus-py"):
+        for n in (0, 1, 10, 100, 10_000):
+            group = f"apublish-sync-{n}"
+            value = ratio(f"{core} apublish", f"{core} publish", group)
+            rows.append((f"{group}: {core} apublish ÷ publish", value, "≤ 1.3", at_most(1.3)))
+        group = "apublish-async-10"
+        value = ratio("blinker send_async", f"{core} apublish", group)
+        rows.append((f"{group}: blinker send_async ÷ {core} apublish", value, "≥ 3", at_least(3)))
     return rows
+
+
+def _table(stat: str, seconds: dict[tuple[str, str], float], names: list[str], groups: list[str]) -> None:
+    width = max(len(g) for g in groups) if groups else 5
+    column = max([11, *map(len, names)]) + 1
+    print(f"{stat} ns per call (n/a: the contender skipped that case)")
+    print("group".ljust(width) + "".join(name.rjust(column) for name in names))
+    for group in groups:
+        cells = [seconds.get((name, group)) for name in names]
+        shown = ["n/a" if v is None else f"{v * 1e9:,.0f}" for v in cells]
+        print(group.ljust(width) + "".join(cell.rjust(column) for cell in shown))
+    print()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
 
     seconds: dict[tuple[str, str], float] = {}
     for bench in data.get("benchmarks", []):
-        contender = bench.get("params", {}).get("contender")
+        params = bench.get("params") or {}
+        contender, api = params.get("contender"), params.get("api")
         group = bench.get("group")
+        if contender and api:
+            contender = f"{contender} {api}"
         if contender and group:
             # Files from before the call shapes were split name positional publishes
             # "publish-N"; read them under today's name so old runs still report.
@@ -92,18 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         kind, _, size = group.rpartition("-")
         return kind, int(size) if size.isdigit() else -1
 
-    groups = sorted({g for _, g in seconds}, key=by_kind_then_size)
-    order = list(ORDER)
-    names = sorted({c for c, _ in seconds}, key=lambda c: order.index(c) if c in order else 99)
-    width = max(len(g) for g in groups) if groups else 5
-    column = max([11, *map(len, names)]) + 1
-    print(f"{args.stat} ns per call (n/a: the contender skipped that case)")
-    print("group".ljust(width) + "".join(name.rjust(column) for name in names))
-    for group in groups:
-        cells = [get(name, group) for name in names]
-        shown = ["n/a" if v is None else f"{v * 1e9:,.0f}" for v in cells]
-        print(group.ljust(width) + "".join(cell.rjust(column) for cell in shown))
-    print()
+    # Two tables: the publish benchmark's groups, then the async ones (their own columns).
+    for is_async, order in ((False, list(ORDER)), (True, list(ASYNC_ORDER))):
+        groups = sorted({g for _, g in seconds if g.startswith("apublish-") == is_async}, key=by_kind_then_size)
+        if not groups:
+            continue
+        names = sorted({c for c, g in seconds if g in groups}, key=lambda c: order.index(c) if c in order else 99)
+        _table(args.stat, seconds, names, groups)
 
     rows = _targets(get)
     label_width = max(len(label) for label, *_ in rows)

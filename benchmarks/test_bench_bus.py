@@ -10,8 +10,6 @@ machine; this suite is for comparing commits.
 
 from __future__ import annotations
 
-import os
-import shlex
 from typing import Any
 
 import pytest
@@ -20,23 +18,9 @@ from fastbus.bench._cli import DEFAULT_SIZES as SIZES  # 0, 1, 10, 100, 1,000, 1
 from fastbus.bench._contenders import CONTENDERS, SHAPES
 from fastbus.bench._measure import compile_function
 
-# pytest-benchmark's default of up to a second per case, over these 168, is 3½ minutes.
-# These calls take nanoseconds to milliseconds, so a quarter of a second (at least five rounds)
-# is thousands of rounds for all but the largest; an explicit --benchmark-max-time still rules.
-MAX_TIME = 0.25
-
-
-def _max_time_given(config: pytest.Config) -> bool:
-    sources = [*config.invocation_params.args, *shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))]
-    sources += config.getini("addopts")
-    return any(arg.startswith("--benchmark-max-time") for arg in sources)
-
-
-@pytest.fixture(autouse=True)
-def _max_time(request: pytest.FixtureRequest) -> None:
-    # Autouse fixtures are set up first, so the benchmark fixture sees this marker.
-    if not _max_time_given(request.config):
-        request.node.add_marker(pytest.mark.benchmark(max_time=MAX_TIME))
+# At most a quarter of a second per case (see conftest.py): these 168 would take 3½ minutes
+# at pytest-benchmark's default of up to a second.
+pytestmark = pytest.mark.usefixtures("short_rounds")
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -6,8 +6,11 @@ a second; one real subprocess runs ``--quick`` as a user would.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -271,8 +274,10 @@ def _run_python(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for option in ("--quick", "--sizes", "--contenders", "--json", "--plot"):
+    for option in ("--quick", "--sizes", "--contenders", "--json", "--plot", "--async"):
         assert option in out
+    # pyee does not await, so the help says how it is timed.
+    assert "schedules coroutines as tasks" in " ".join(out.split())
 
 
 def test_real_subprocess_quick(tmp_path: Path) -> None:
@@ -341,3 +346,129 @@ def test_plot_without_matplotlib_says_how_to_get_it(
     (command,) = install_commands(err)
     assert command == "python -m pip install matplotlib"
     assert install_problems(command) == []
+
+
+# -- --async: publishing from a coroutine -----------------------------------------------------
+
+# The peers of the async comparison, the module each needs, and the row it gives.
+_ASYNC_PEERS = {"blinker": ("blinker", "send_async"), "pyee": ("pyee.asyncio", "emit")}
+
+
+def _installed(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def test_async_runs_and_reports_the_rows_and_target_ratios(
+    tmp_path: Path, floor: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "async.json"
+    assert run("--async", "--sizes", "0,3,10", "--json", str(path)) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(path.read_text())
+    assert result["schema"] == 1 and result["benchmark"] == "async"
+    assert result["settings"]["sizes"] == [0, 3, 10] and result["settings"]["mode"] == "quick"
+    assert set(result["settings"]["listeners"]) == {"sync", "async"}
+    status = {entry["name"]: entry for entry in result["contenders"]}
+    assert list(status) == list(CONTENDERS)  # every chosen contender is accounted for
+
+    # Every contender that can publish from a coroutine ran, unless its library is missing.
+    expected = {("floor", "call", "sync"), ("fastbus-py", "publish", "sync")}
+    expected |= {("fastbus-py", "apublish", kind) for kind in ("sync", "async")}
+    if importlib.util.find_spec("fastbus._core_c") is not None:
+        expected |= {("fastbus-c", "publish", "sync")} | {("fastbus-c", "apublish", k) for k in ("sync", "async")}
+    for peer, (module, api) in _ASYNC_PEERS.items():
+        if _installed(module):
+            expected |= {(peer, api, kind) for kind in ("sync", "async")}
+        else:  # the bench extra is not installed: skipped, saying how to get it
+            assert status[peer]["status"] == "skipped" and "python -m pip install" in status[peer]["reason"]
+    for name in ("wspbus", "psygnal", "zope.event"):  # no async publish to compare
+        assert status[name]["status"] == "skipped" and f"{name}: skipped: " in err
+    ran = {(entry["name"], api, kind) for entry in result["contenders"] if entry["status"] == "ran"
+           for kind, apis in entry["apis"].items() for api in apis}
+    assert ran == expected
+    cells = {(r["contender"], r["api"], r["listeners"], r["subscribers"]): r for r in result["publish"]}
+    assert set(cells) == {(*row, size) for row in expected for size in (0, 3, 10)}
+    for record in cells.values():
+        assert record["ns"] > 0 and record["median_ns"] >= record["ns"]
+        assert record["loops"] >= 1 and record["rounds"] == result["settings"]["rounds"]
+
+    # The printed tables: a row per contender and API, one table per kind of listener.
+    assert "With plain (def) no-op listeners, ns per publish" in out
+    assert "With async def no-op listeners, ns per publish" in out
+    for name, api, _ in expected:
+        assert re.search(rf"^{re.escape(f'{name} {api}')} +\S", out, re.MULTILINE), (name, api)
+
+    # The two targets as ratios, computed from the cells, per core and size.
+    cores = sorted({name for name, _, _ in expected if name.startswith("fastbus")})
+    ratios = {(r["ratio"], r["contender"], r["subscribers"]): r for r in result["ratios"]}
+    for core in cores:
+        for size in (0, 3, 10):
+            ratio = ratios["apublish/publish", core, size]
+            apublish, publish = cells[core, "apublish", "sync", size]["ns"], cells[core, "publish", "sync", size]["ns"]
+            assert ratio["value"] == pytest.approx(apublish / publish)
+            assert ratio["target"] == "≤ 1.3" and ratio["met"] == (ratio["value"] <= 1.3)
+        if ("blinker", "send_async", "async") in expected:
+            ratio = ratios["blinker/apublish", core, 10]
+            blinker, apublish = cells["blinker", "send_async", "async", 10]["ns"], cells[core, "apublish", "async", 10]["ns"]
+            assert ratio["value"] == pytest.approx(blinker / apublish)
+            assert ratio["target"] == "≥ 3" and ratio["met"] == (ratio["value"] >= 3)
+            assert ratios["blinker/apublish", core, 3]["target"] is None  # the target is at 10
+    assert "apublish ÷ publish, sync listeners, same core (target ≤ 1.3)" in out
+    assert "Targets (reported, not asserted):" in out
+    for core in cores:
+        assert re.search(rf"^  {core}: apublish with sync listeners ÷ publish ≤ 1.3: [0-9.]+ at 0, ", out, re.MULTILINE)
+        if ("blinker", "send_async", "async") in expected:
+            assert re.search(rf"^  {core}: blinker send_async ÷ apublish, async listeners ≥ 3: [0-9.]+ at 10: ",
+                             out, re.MULTILINE)
+    if ("pyee", "emit", "async") in expected:  # how pyee was made to do the same work is said
+        assert "timed as emit plus running the event loop until emitter.complete" in out
+    assert "[  1/" in err  # progress went to stderr
+
+
+def test_async_with_no_contender_that_can_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("--async", "--contenders", "wspbus,zope.event") == 1
+    err = capsys.readouterr().err
+    assert "none of the chosen contenders can publish from a coroutine here" in err
+    assert "wspbus: skipped: no async publish" in err
+
+
+def test_async_missing_peer_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "pyee.asyncio", None)  # import raises ImportError
+    assert run("--async", "--sizes", "1", "--contenders", "pyee,fastbus-py") == 0
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("pyee: skipped: ")]
+    (command,) = install_commands(line)
+    assert command == "python -m pip install pyee" and install_problems(command) == []
+
+
+def test_async_plot_is_written(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "async.png"
+    assert run("--async", "--sizes", "0,2", "--contenders", "fastbus-py", "--plot", str(path)) == 0
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_async_pump_runs_the_statement_once_per_send(bus: Any) -> None:
+    # The pytest-benchmark suite's driver: each send(None) runs one publish, awaited, and
+    # returns; closing it ends the coroutine.
+    from fastbus.bench._async import compile_pump
+
+    calls = []
+
+    async def listener(arg: Any) -> None:
+        calls.append(arg)
+
+    bus.subscribe("ch", listener)
+    send = compile_pump("await apublish('ch', len(calls))", {"apublish": bus.apublish, "calls": calls})
+    assert calls == [0]  # primed: the first publish ran
+    send(None)
+    send(None)
+    assert calls == [0, 1, 2]
+    send.__self__.close()  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="cannot reuse"):
+        send(None)
+    assert calls == [0, 1, 2]

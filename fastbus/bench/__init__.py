@@ -8,6 +8,10 @@ subscriber with tracemalloc. Contenders that are not importable are reported as 
 All contenders at one size are timed in the same rounds, interleaved (see
 :mod:`fastbus.bench._measure`), and each says what it does not do that fastbus does.
 
+``--async`` measures publishing from a coroutine instead: ``apublish`` with plain and with
+``async def`` listeners beside ``publish``, blinker's ``send_async`` and pyee's asyncio emitter;
+how it drives them and its JSON schema are in :mod:`fastbus.bench._async`.
+
 JSON schema (``--json FILE``), version 1; ``ns`` figures are nanoseconds per call::
 
     {

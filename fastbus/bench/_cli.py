@@ -84,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plot", metavar="FILE.png", help="also draw log-log charts to FILE (needs matplotlib)"
     )
+    parser.add_argument(
+        "--async",
+        dest="async_",
+        action="store_true",
+        help="instead, publish from a coroutine: apublish with sync and with async def listeners "
+        "beside publish, the floor, blinker's send_async and pyee's AsyncIOEventEmitter (which "
+        "schedules coroutines as tasks: timed as emit plus running the event loop until they "
+        "are done); one asyncio event loop drives every contender alike",
+    )
     return parser
 
 
@@ -153,6 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_outputs(parser, args)
     except SystemExit as exc:  # argparse has printed the usage and the error
         return exc.code if isinstance(exc.code, int) else 2
+
+    if args.async_:
+        from . import _async
+
+        return _async.main(parser, args)
 
     import fastbus
 
