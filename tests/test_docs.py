@@ -259,9 +259,10 @@ def test_rendered_api_page_text_names_no_private_core(page_text: str) -> None:
     assert re.findall(r"\S*(?:_core_(?:c|py)|CoreBus)\S*", page_text) == []
 
 
-def test_readme_python_examples_run(core_env: dict[str, str]) -> None:
-    """The README's Python blocks, run in order as one program, on the core under test."""
-    blocks = re.findall(r"```python\n(.*?)```", _text(ROOT / "README.md"), re.S)
+@pytest.mark.parametrize("name", ["README.md", "docs/idioms.md"])
+def test_python_examples_run(core_env: dict[str, str], name: str) -> None:
+    """A page's Python blocks, run in order as one program, on the core under test."""
+    blocks = re.findall(r"```python\n(.*?)```", _text(ROOT / name), re.S)
     assert len(blocks) >= 2
     done = subprocess.run(
         [sys.executable, "-c", "\n".join(blocks)], env=core_env, capture_output=True, text=True, timeout=60, check=False
