@@ -106,10 +106,15 @@ def test_the_acl_of_the_docs_is_enough(buses: Any, redis_server: Any, durable: b
     a, b = buses(), buses()
     got: list[Any] = []
     b.subscribe("ch", got.append)
+    bridges = {}
     for bus, name in ((a, "a"), (b, "b")):
-        RedisBridge(bus, url, ["ch"], durable=durable, name=name, **FAST).subscribe()
+        bridges[name] = RedisBridge(bus, url, ["ch"], durable=durable, name=name, **FAST)
+        bridges[name].subscribe()
         bus.start()
     a.publish("ch", "from a bridge")
+    # A's sender thread sends in its own time: wait until Redis has the message, so that the
+    # two arrive in this order (the order across origins is not a guarantee).
+    assert bridges["a"].flush(DEADLINE)
     with Sender(f"redis://sender:pw@127.0.0.1:{redis_server.port}/0", durable=durable) as sender:
         sender.send("ch", "from a sender")
     wait_until(lambda: len(got) == 2, what="both messages")
