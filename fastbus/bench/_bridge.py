@@ -56,6 +56,7 @@ PROBE = -1  # the phase number of the messages that show both ends are connected
 PROBE_WAIT = 0.05  # seconds to wait for a probe to arrive before sending another
 DEADLINE = 120.0  # seconds a phase may take before the messages still missing count as lost
 REPLY_DEADLINE = 180.0  # seconds the child may take to answer a command
+POLL_MS = 50  # how long a raw receiver blocks before looking whether it is to stop
 
 
 class Settings:
@@ -199,14 +200,14 @@ class _RawReceiver:
         if self.streams:
             last = "0-0"  # the key is new: everything on it is ours
             while not self.stopping:
-                for _key, entries in self.client.xread({self.key: last}, count=1000, block=200) or ():
+                for _key, entries in self.client.xread({self.key: last}, count=1000, block=POLL_MS) or ():
                     for _id, fields in entries:
                         arrive(*loads(fields[b"m"]))
                     last = entries[-1][0]
         else:
             get = self.pubsub.get_message
             while not self.stopping:
-                message = get(timeout=0.2)
+                message = get(timeout=POLL_MS / 1000)
                 if message is not None:
                     arrive(*loads(message["data"]))
 
