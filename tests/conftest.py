@@ -143,3 +143,23 @@ def core_env(core_name: str) -> dict[str, str]:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture
+def redis_servers(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Start real redis-servers (see tests/_redis.py): ``redis_servers(password=..., appendonly=...)``.
+
+    Each is on a free loopback port in a temporary directory and is killed after the test.
+    Without redis-server or redis-py the test is skipped, or fails under FASTBUS_REQUIRE_REDIS=1.
+    """
+    from _redis import RedisServers
+
+    servers = RedisServers(tmp_path_factory.mktemp("redis"))
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture
+def redis_server(redis_servers: Any) -> Any:
+    """One real redis-server, without a password or persistence; killed after the test."""
+    return redis_servers()

@@ -1,0 +1,191 @@
+"""A real redis-server for the bridge tests: a free loopback port, a temporary directory.
+
+A plain module, imported as ``from _redis import ...`` (as ``_children``); the fixtures in
+conftest.py hand out :class:`RedisServer` objects. Each server runs Debian's ``redis-server``
+on 127.0.0.1 only, with no persistence unless a test asks for an append-only file (kept in the
+test's temporary directory, so nothing is left behind), and can be killed with SIGKILL and
+started again on the same port. Without ``redis-server`` (or redis-py) the tests that need one
+are skipped, saying so, unless ``FASTBUS_REQUIRE_REDIS=1``, which CI sets: there a missing
+server fails them, so CI cannot pass without running them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REQUIRE = "FASTBUS_REQUIRE_REDIS"
+"""The environment variable that turns a missing redis-server or redis-py into a failure."""
+
+DEADLINE = 15.0
+"""Seconds a server gets to start answering, or to die after SIGKILL."""
+
+_SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/usr/sbin", "/usr/local/bin"])
+
+
+def server_binary() -> str:
+    """The redis-server to run, or skip (fail under FASTBUS_REQUIRE_REDIS=1) if there is none."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _missing("redis-py is not installed (python -m pip install -e '.[test]' brings it)")
+    found = shutil.which("redis-server", path=_SEARCH)
+    if found is None:
+        _missing("redis-server is not installed (Debian, Ubuntu: apt-get install redis-server)")
+    return str(found)
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get(REQUIRE) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE}=1 requires the bridge tests to run")
+    pytest.skip(f"bridge tests need a real Redis: {reason}")
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now (the server takes it right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """One redis-server process on 127.0.0.1:*port*, in *directory*.
+
+    *password* sets ``requirepass``; *appendonly* keeps an append-only file with
+    ``appendfsync always`` (so that what the server acknowledged survives a SIGKILL).
+    """
+
+    def __init__(self, binary: str, directory: Path, *, password: str | None = None, appendonly: bool = False) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.password = password
+        self.appendonly = appendonly
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = directory / "redis.log"
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        """The URL a bridge connects with (carrying the password, if there is one)."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def url_with(self, password: str | None) -> str:
+        auth = f":{password}@" if password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def _command(self) -> list[str]:
+        command = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.directory),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "always",
+            "--logfile", str(self.log),
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+        ]
+        if self.password:
+            command += ["--requirepass", self.password]
+        return command
+
+    def start(self) -> None:
+        """Start the server: on a free port the first time, on the same port again after a kill."""
+        assert self.process is None or self.process.poll() is not None, "already running"
+        again = bool(self.port)
+        for _ in range(1 if again else 5):
+            if not again:
+                self.port = free_port()  # another process may take it first: then try another
+            self.process = subprocess.Popen(
+                self._command(), cwd=self.directory, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            if self._wait_ready():
+                return
+            if self.process.poll() is None:
+                self._kill()
+        pytest.fail(f"redis-server did not start on port {self.port}: {self._log_text()[-2000:]}")
+
+    def _log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _wait_ready(self) -> bool:
+        """Poll with PING until the server answers (True) or has exited (False)."""
+        assert self.process is not None
+        end = time.monotonic() + DEADLINE
+        while time.monotonic() < end:
+            if self.process.poll() is not None:
+                return False
+            if self.ping():
+                return True
+            time.sleep(0.01)
+        return False
+
+    def ping(self) -> bool:
+        """True if the server answers on its port (any answer: with a password, an error)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as connection:
+                connection.sendall(b"PING\r\n")
+                return connection.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL the server and wait until it is gone: no shutdown, no save."""
+        assert self.process is not None and self.process.poll() is None, "not running"
+        self._kill()
+
+    def _kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=DEADLINE)
+
+    def restart(self) -> None:
+        """Start the server again on the same port (after :meth:`kill`)."""
+        self.start()
+
+    def stop(self) -> None:
+        """Kill the server if it runs (the tests keep nothing it holds)."""
+        if self.process is not None and self.process.poll() is None:
+            self._kill()
+
+    def client(self, password: str | None = None) -> Any:
+        """A redis-py client of this server, for a test's raw reads and writes."""
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, password=password or self.password)
+
+
+class RedisServers:
+    """Starts servers on demand for one test, and kills every one of them at its end."""
+
+    def __init__(self, directory: Path) -> None:
+        self.binary = server_binary()
+        self.directory = directory
+        self.servers: list[RedisServer] = []
+
+    def __call__(self, *, password: str | None = None, appendonly: bool = False) -> RedisServer:
+        server = RedisServer(
+            self.binary, self.directory / f"redis-{len(self.servers)}", password=password, appendonly=appendonly
+        )
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.servers:
+            server.stop()
