@@ -8,8 +8,8 @@ joins the workers' ``cherrypy.engine`` buses through Redis on two channels:
   listener drops the cached price at once, and every other worker's as soon as the message
   arrives, so that no worker keeps answering the old price;
 - ``graceful``: ``POST /graceful`` to any worker, ``kill -USR1`` of any worker, or
-  ``fastbus.bridge.send(url, "graceful")`` from any program runs ``graceful`` on every
-  worker: each re-reads its settings file (here, the currency it quotes prices in).
+  ``fastbus.bridge.send(url, "graceful", durable=True)`` from any program runs ``graceful``
+  on every worker: each re-reads its settings file (here, the currency it quotes prices in).
 
 Start a Redis server and three workers (``--ports`` starts one process per port and stops them
 all on SIGTERM or Ctrl-C; ``--port`` runs a single worker, as a process supervisor would)::
@@ -25,7 +25,7 @@ Then change a price through one worker and read it through another, and reload t
     curl http://127.0.0.1:8082/products/tea     # 4.0: 8083's change dropped 8082's cached 3.5
     echo '{"currency": "CHF"}' > cluster-settings.json
     curl -X POST http://127.0.0.1:8081/graceful # every worker now quotes CHF
-    python -c 'import fastbus.bridge as b; b.send("redis://127.0.0.1:6379/0", "graceful")'
+    python -c 'import fastbus.bridge as b; b.send("redis://127.0.0.1:6379/0", "graceful", durable=True)'
     curl http://127.0.0.1:8082/status           # graceful count, settings, cached names, bridge stats
 
 Every answer is JSON; an error is ``{"error": "..."}``. The bridge runs in durable mode by
@@ -35,7 +35,8 @@ name (``--name``, by default ``worker-PORT``) gets those published while it was 
 channels tolerate a message twice (dropping a name that is not cached, or reloading the
 settings again, changes nothing), which is all at-least-once delivery asks of a listener.
 ``--mode pubsub`` trades that for the lowest latency: a disconnected worker misses what is
-published meanwhile, and its bridge's ``stats()`` counts what it missed. See docs/bridge.md.
+published meanwhile, and its bridge's ``stats()`` counts what it missed (a program sending to
+pub/sub workers leaves out ``durable=True``). See docs/bridge.md.
 """
 
 from __future__ import annotations

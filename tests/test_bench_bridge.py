@@ -8,14 +8,13 @@ they skip, as the bridge tests do, and FASTBUS_REQUIRE_REDIS=1 (CI) makes that a
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _commands import install_commands, install_problems
+from _redis import server_binary
 
 from fastbus.bench import _bridge, _server, main
 
@@ -24,13 +23,8 @@ CASES = list(_bridge.CASES)
 
 @pytest.fixture
 def redis_server_executable() -> str:
-    found = shutil.which("redis-server")
-    if found is None:
-        reason = f"redis-server not found; {_server.INSTALL_HINT}"
-        if os.environ.get("FASTBUS_REQUIRE_REDIS") == "1":
-            pytest.fail(f"{reason} (FASTBUS_REQUIRE_REDIS=1 makes that a failure)")
-        pytest.skip(reason)
-    return found
+    """The redis-server the bench will find; skips as the bridge tests do where there is none."""
+    return server_binary()
 
 
 @pytest.fixture
@@ -58,7 +52,6 @@ def test_a_tiny_run_measures_every_case(
     redis_server_executable: str, tiny: _bridge.Settings, servers: list[Any], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pytest.importorskip("redis")
     path = tmp_path / "bridge.json"
     assert main(["--bridge", "--quick", "--json", str(path)]) == 0
     out, err = capsys.readouterr()
@@ -112,7 +105,6 @@ def test_a_tiny_run_measures_every_case(
 
 
 def test_the_plot_is_written(redis_server_executable: str, tiny: _bridge.Settings, tmp_path: Path) -> None:
-    pytest.importorskip("redis")
     pytest.importorskip("matplotlib")
     tiny.rounds = 1
     path = tmp_path / "bridge.png"

@@ -67,6 +67,7 @@ class Cluster:
 
     def __init__(self, tmp_path: Path, python: str, env: dict[str, str], url: str, mode: str) -> None:
         self.url = url
+        self.durable = mode == "durable"
         self.ports = free_ports(3)
         self.settings = tmp_path / "settings.json"
         self.settings.write_text(json.dumps({"currency": "EUR"}))
@@ -157,7 +158,7 @@ def all_up(cluster: Cluster) -> None:
         if all(s["state"] == "STARTED" and s["bridge"]["received"] for s in statuses):
             return True
         # A name no worker caches: dropping it changes nothing.
-        fastbus.bridge.send(cluster.url, "cache-invalidate", "probe")
+        fastbus.bridge.send(cluster.url, "cache-invalidate", "probe", durable=cluster.durable)
         return False
 
     cluster.wait_until(up, "every worker up and bridged")
@@ -192,7 +193,7 @@ def test_invalidation_and_graceful_reach_every_worker(cluster: Cluster) -> None:
     # ... and a program without a bus can ask for it too.
     import fastbus.bridge
 
-    fastbus.bridge.send(cluster.url, "graceful")
+    fastbus.bridge.send(cluster.url, "graceful", durable=cluster.durable)
     statuses = cluster.wait_for("a sent graceful on every worker", lambda s: s["graceful"] >= 2)
     assert [s["graceful"] for s in statuses] == [2, 2, 2]
     for s in statuses:
