@@ -31,12 +31,17 @@ DEADLINE = 15.0
 _SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/usr/sbin", "/usr/local/bin"])
 
 
-def server_binary() -> str:
-    """The redis-server to run, or skip (fail under FASTBUS_REQUIRE_REDIS=1) if there is none."""
+def require_redis_py() -> None:
+    """Skip (fail under FASTBUS_REQUIRE_REDIS=1) the calling test or module without redis-py."""
     try:
         import redis  # noqa: F401
     except ImportError:
         _missing("redis-py is not installed (python -m pip install -e '.[test]' brings it)")
+
+
+def server_binary() -> str:
+    """The redis-server to run, or skip (fail under FASTBUS_REQUIRE_REDIS=1) if there is none."""
+    require_redis_py()
     found = shutil.which("redis-server", path=_SEARCH)
     if found is None:
         _missing("redis-server is not installed (Debian, Ubuntu: apt-get install redis-server)")
@@ -46,7 +51,7 @@ def server_binary() -> str:
 def _missing(reason: str) -> None:
     if os.environ.get(REQUIRE) == "1":
         pytest.fail(f"{reason}, and {REQUIRE}=1 requires the bridge tests to run")
-    pytest.skip(f"bridge tests need a real Redis: {reason}")
+    pytest.skip(f"bridge tests need a real Redis: {reason}", allow_module_level=True)
 
 
 def free_port() -> int:
@@ -57,18 +62,20 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process on 127.0.0.1:*port*, in *directory*.
+    """One redis-server process on 127.0.0.1:*port* (0: a free one), in *directory*.
 
     *password* sets ``requirepass``; *appendonly* keeps an append-only file with
     ``appendfsync always`` (so that what the server acknowledged survives a SIGKILL).
     """
 
-    def __init__(self, binary: str, directory: Path, *, password: str | None = None, appendonly: bool = False) -> None:
+    def __init__(
+        self, binary: str, directory: Path, *, password: str | None = None, appendonly: bool = False, port: int = 0
+    ) -> None:
         self.binary = binary
         self.directory = directory
         self.password = password
         self.appendonly = appendonly
-        self.port = 0
+        self.port = port
         self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / "redis.log"
         directory.mkdir(parents=True, exist_ok=True)
@@ -178,9 +185,10 @@ class RedisServers:
         self.directory = directory
         self.servers: list[RedisServer] = []
 
-    def __call__(self, *, password: str | None = None, appendonly: bool = False) -> RedisServer:
+    def __call__(self, *, password: str | None = None, appendonly: bool = False, port: int = 0) -> RedisServer:
         server = RedisServer(
-            self.binary, self.directory / f"redis-{len(self.servers)}", password=password, appendonly=appendonly
+            self.binary, self.directory / f"redis-{len(self.servers)}", password=password, appendonly=appendonly,
+            port=port,
         )
         self.servers.append(server)
         server.start()

@@ -9,10 +9,10 @@ batch in order and know when it is subscribed.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from typing import Any, Callable
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis import exceptions as redis_errors
@@ -30,20 +30,12 @@ ERRORS = (redis_errors.RedisError, OSError)
 """Every error a connection or a command can raise: the transient ones, and the refusals."""
 
 
+_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)[^/@]*@")
+
+
 def redact(url: str) -> str:
-    """*url* with its password replaced by ``***``, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        port = f":{parts.port}" if parts.port is not None else ""
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
-    except ValueError:
-        return "<a Redis URL>"
+    """*url* with its password replaced by ``***``, for messages and logs (even a malformed one)."""
+    return _PASSWORD.sub(r"\g<head>***@", url)
 
 
 def is_fatal(error: BaseException) -> bool:

@@ -162,6 +162,7 @@ class RedisBridge:
         self._relays = {channel: self._relay_for(channel) for channel in self.channels}
         self._lock = threading.RLock()
         self._running: tuple[Any, Any, threading.Thread, threading.Thread] | None = None
+        self._stragglers: list[threading.Thread] = []
 
     def __repr__(self) -> str:
         mode = "durable" if self.durable else "pub/sub"
@@ -200,6 +201,9 @@ class RedisBridge:
         with self._lock:
             if self._running is not None:
                 return
+            for thread in self._stragglers:  # two threads sending from one outbox would mix its order
+                thread.join()
+            self._stragglers.clear()
             context = self._context
             sender = SendLink(
                 context, self._outbox, durable=self.durable, maxlen=self.maxlen, limit=self.max_message_bytes
@@ -253,12 +257,11 @@ class RedisBridge:
         if running is None:
             return
         receiver, sender, receiving, sending = running
-        current = threading.current_thread()
         receiver.request_stop()
-        if receiving is not current:  # a listener of a delivery may stop the bus
-            receiving.join()
+        if receiving is not threading.current_thread():  # a listener of a delivery may stop the bus
+            self._join(receiving, self.stop_timeout + self.socket_timeout)
         sender.request_stop(time.monotonic() + self.stop_timeout)
-        sending.join()
+        self._join(sending, self.stop_timeout + self.socket_timeout)
         pending = self._outbox.pending
         if pending:
             self._context.log(
@@ -268,6 +271,14 @@ class RedisBridge:
             )
         else:
             self._context.log("stopped", 20)
+
+    def _join(self, thread: threading.Thread, timeout: float) -> None:
+        # The threads end within POLL of a stop request, or once the deadline of the sending
+        # one has passed, unless a listener or a dead server holds them: then do not hang.
+        thread.join(timeout)
+        if thread.is_alive():
+            self._context.log(f"the thread {thread.name!r} did not end within {timeout:g} s; not waiting", 30)
+            self._stragglers.append(thread)
 
     def exit(self) -> None:
         """Stop (if not stopped), and log the messages that will never be sent."""
