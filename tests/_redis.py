@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -54,6 +55,28 @@ def _missing(reason: str) -> None:
     pytest.skip(f"bridge tests need a real Redis: {reason}", allow_module_level=True)
 
 
+def certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """``(ca, certificate, key)``: a CA and a certificate it signed for 127.0.0.1, made with the
+    openssl command (the test is skipped without it: it is not what the bridge tests are about)."""
+    openssl = shutil.which("openssl", path=_SEARCH)
+    if openssl is None:
+        pytest.skip("the openssl command is needed to make the TLS test's certificates")
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.pem", directory / "ca.key"
+    cert, key, request = directory / "server.pem", directory / "server.key", directory / "server.csr"
+    extensions = directory / "san.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for command in (
+        [openssl, "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "1", "-subj", "/CN=fastbus test CA"],
+        [openssl, "req", *ec, "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"],
+        [openssl, "x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+         "-days", "1", "-extfile", extensions],
+    ):
+        subprocess.run([str(part) for part in command], check=True, capture_output=True, timeout=60)
+    return ca, cert, key
+
+
 def free_port() -> int:
     """A loopback TCP port nobody listens on now (the server takes it right after)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -65,35 +88,55 @@ class RedisServer:
     """One redis-server process on 127.0.0.1:*port* (0: a free one), in *directory*.
 
     *password* sets ``requirepass``; *appendonly* keeps an append-only file with
-    ``appendfsync always`` (so that what the server acknowledged survives a SIGKILL).
+    ``appendfsync always`` (so that what the server acknowledged survives a SIGKILL); *tls*
+    serves TLS only, with a certificate for 127.0.0.1 from a CA of its own (``self.tls[0]``).
     """
 
     def __init__(
-        self, binary: str, directory: Path, *, password: str | None = None, appendonly: bool = False, port: int = 0
+        self,
+        binary: str,
+        directory: Path,
+        *,
+        password: str | None = None,
+        appendonly: bool = False,
+        port: int = 0,
+        tls: bool = False,
     ) -> None:
         self.binary = binary
         self.directory = directory
         self.password = password
         self.appendonly = appendonly
         self.port = port
+        self.tls = certificates(directory / "tls") if tls else None
         self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / "redis.log"
         directory.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
-        """The URL a bridge connects with (carrying the password, if there is one)."""
+        """The URL a bridge connects with (carrying the password, and the CA of a TLS server)."""
         auth = f":{self.password}@" if self.password else ""
+        if self.tls is not None:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls[0]}&ssl_cert_reqs=required"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def url_with(self, password: str | None) -> str:
-        auth = f":{password}@" if password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        """:attr:`url`, with *password* instead of the server's."""
+        saved, self.password = self.password, password
+        try:
+            return self.url
+        finally:
+            self.password = saved
 
     def _command(self) -> list[str]:
+        ports = ["--port", str(self.port)]
+        if self.tls is not None:
+            ca, cert, key = self.tls
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert),
+                     "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
         command = [
             self.binary,
-            "--port", str(self.port),
+            *ports,
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
             "--save", "",
@@ -145,7 +188,15 @@ class RedisServer:
     def ping(self) -> bool:
         """True if the server answers on its port (any answer: with a password, an error)."""
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as connection:
+            connection = socket.create_connection(("127.0.0.1", self.port), timeout=1.0)
+            if self.tls is not None:  # the wrapped socket takes the plain one over
+                context = ssl.create_default_context(cafile=str(self.tls[0]))
+                try:
+                    connection = context.wrap_socket(connection, server_hostname="127.0.0.1")
+                except OSError:
+                    connection.close()
+                    raise
+            with connection:
                 connection.sendall(b"PING\r\n")
                 return connection.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
@@ -174,7 +225,7 @@ class RedisServer:
         """A redis-py client of this server, for a test's raw reads and writes."""
         import redis
 
-        return redis.Redis(host="127.0.0.1", port=self.port, password=password or self.password)
+        return redis.Redis.from_url(self.url_with(password or self.password))
 
 
 class RedisServers:
@@ -185,10 +236,12 @@ class RedisServers:
         self.directory = directory
         self.servers: list[RedisServer] = []
 
-    def __call__(self, *, password: str | None = None, appendonly: bool = False, port: int = 0) -> RedisServer:
+    def __call__(
+        self, *, password: str | None = None, appendonly: bool = False, port: int = 0, tls: bool = False
+    ) -> RedisServer:
         server = RedisServer(
             self.binary, self.directory / f"redis-{len(self.servers)}", password=password, appendonly=appendonly,
-            port=port,
+            port=port, tls=tls,
         )
         self.servers.append(server)
         server.start()

@@ -69,6 +69,28 @@ def test_an_unreachable_server_at_start_is_retried_in_the_background(buses: Any,
     assert logged.having("connected to", "again")
 
 
+def test_tls_comes_through_the_url_and_a_refused_certificate_fails_start(buses: Any, redis_servers: Any) -> None:
+    from fastbus.bridge import BridgeError, RedisBridge
+
+    server = redis_servers(tls=True)
+    assert server.url.startswith("rediss://")
+    a, b = buses(), buses()
+    got = threading.Event()
+    b.subscribe("ch", lambda word: got.set() if word == "over TLS" else None)
+    for bus in (a, b):
+        RedisBridge(bus, server.url, ["ch"], **FAST).subscribe()
+        bus.start()
+    a.publish("ch", "over TLS")
+    assert got.wait(DEADLINE)
+
+    # Without the test CA the server's certificate is refused: retrying cannot help, so
+    # start says so (here, called directly; under bus.start() the bus would exit).
+    untrusted = RedisBridge(buses(), server.url.replace(f"ssl_ca_certs={server.tls[0]}&", ""), ["ch"], **FAST)
+    with pytest.raises(BridgeError, match=r"TLS handshake failed .*certificate verify failed"):
+        untrusted.start()
+    assert "certificate" in untrusted.stats()["last_error"]
+
+
 def test_stop_keeps_what_it_could_not_send_and_the_next_start_sends_it(buses: Any, redis_server: Any) -> None:
     from fastbus.bridge import RedisBridge
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+import ssl
 import threading
 import time
 from typing import Any, Callable
@@ -38,9 +39,22 @@ def redact(url: str) -> str:
     return _PASSWORD.sub(r"\g<head>***@", url)
 
 
+def tls_failure(error: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind *error* (redis-py wraps it in a ConnectionError), if it is one that
+    retrying cannot mend: a certificate refused, a server that does not speak TLS."""
+    seen: BaseException | None = error
+    for _ in range(10):  # the chain of causes, however it loops
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLError) and not isinstance(seen, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def is_fatal(error: BaseException) -> bool:
-    """True if retrying cannot help: the server refused the credentials or the set-up."""
-    if isinstance(error, redis_errors.AuthenticationError):
+    """True if retrying cannot help: the server refused the credentials, the TLS or the set-up."""
+    if isinstance(error, redis_errors.AuthenticationError) or tls_failure(error) is not None:
         return True
     return isinstance(error, redis_errors.RedisError) and not isinstance(error, TRANSIENT)
 
@@ -52,6 +66,12 @@ def describe(error: BaseException) -> str:
         return f"the server refused the credentials ({text}); check the user and password in the URL"
     if isinstance(error, getattr(redis_errors, "NoPermissionError", ())):
         return f"the server's ACL refused a command ({text}); the user needs the bridge's commands and keys"
+    failure = tls_failure(error)
+    if failure is not None:
+        return (
+            f"the TLS handshake failed ({type(failure).__name__}: {failure}); "
+            "check the certificates and the ssl_* options in the URL"
+        )
     if isinstance(error, redis_errors.InvalidResponse):
         return f"the server does not answer as Redis does ({text})"
     if is_fatal(error):

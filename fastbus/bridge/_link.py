@@ -105,6 +105,7 @@ class Link:
             self.connection = self.open()
         except ERRORS as exc:
             if is_fatal(exc):
+                self.context.counters.last_error = f"{self.role}: {describe(exc)}"
                 raise BridgeError(f"{self.context.label}: {self.context.endpoint.safe_url}: {describe(exc)}") from exc
             self._failed(exc, first=True)
         else:

@@ -21,6 +21,7 @@ from ._wire import head
 
 __all__ = ("OutboxFull", "RedisBridge", "make_origin")
 
+
 class OutboxFull(Exception):
     """A publish found the bridge's outbox full (``max_pending`` messages not yet sent).
 
@@ -302,13 +303,20 @@ class RedisBridge:
             if not outbox.put(channel, part):
                 raise OutboxFull(
                     f"cannot send channel {channel!r} through the bridge: its outbox holds max_pending="
-                    f"{self.max_pending} messages not yet sent to {self.url} "
-                    f"({self._context.counters.last_error or 'the bridge is not started'}); "
+                    f"{self.max_pending} messages not yet sent to {self.url} ({self._why_pending()}); "
                     "the message is not sent"
                 )
 
         relay.__qualname__ = f"RedisBridge.relay[{channel!r}]"
         return relay
+
+    def _why_pending(self) -> str:
+        counters = self._context.counters
+        if self._running is None:
+            return "the bridge is not started"
+        if not counters.connected["sending"]:
+            return f"not connected: {counters.last_error}"
+        return "connected, but messages are published faster than Redis takes them"
 
     def _refuse_size(self, channel: str, args: tuple[Any, ...], kwargs: dict[str, Any], size: int) -> None:
         where, part = largest_argument(self.codec, args, kwargs)

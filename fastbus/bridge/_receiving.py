@@ -14,6 +14,7 @@ whatever the topology. The same record gives listeners :func:`current_message`.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any, NamedTuple
@@ -290,8 +291,16 @@ class StreamLink(Link):
         if self._cursor_key is not None:
             connection.send_command("HMGET", self._cursor_key, *missing)
             for channel, value in zip(missing, connection.read_response()):
-                if value is not None:
+                if value is None:
+                    continue
+                if _STREAM_ID.fullmatch(value):
                     saved[channel] = value.decode("ascii")
+                else:
+                    self.context.log(
+                        f"channel {channel!r}: ignored the saved cursor {value[:40]!r} in {self._cursor_key} "
+                        "(not a stream id); starting at the end of the stream",
+                        30,
+                    )
         fresh = [channel for channel in missing if channel not in saved]
         commands: list[tuple[Any, ...]] = [
             ("XREVRANGE", stream_key(self.context.prefix, channel), "+", "-", "COUNT", 1) for channel in fresh
@@ -403,6 +412,9 @@ class StreamLink(Link):
             )
             return
         self._unsaved.clear()
+
+
+_STREAM_ID = re.compile(rb"[0-9]+-[0-9]+")
 
 
 def _field(fields: Any) -> bytes | None:
