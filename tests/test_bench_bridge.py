@@ -77,7 +77,7 @@ def test_a_tiny_run_measures_every_case(
         # Every message arrived, in every round: a rate for each, a latency for each message.
         assert r["lost"] == 0, r
         assert len(r["rates"]) == tiny.rounds and all(rate > 0 for rate in r["rates"])
-        assert r["rate"] == max(r["rates"])
+        assert r["rate"] == max(r["rates"]) and r["send_rate"] > 0
         burst = r["burst_latency"]
         assert burst["count"] == tiny.messages * tiny.rounds
         assert 0 < burst["p50_ns"] <= burst["p99_ns"] <= burst["max_ns"]
@@ -94,7 +94,7 @@ def test_a_tiny_run_measures_every_case(
             assert r["bridge_stats"] is None
     assert [t["target"] for t in result["targets"]] == [t[0] for t in _bridge.TARGETS]
 
-    assert "msgs/s" in out and "paced p50" in out and "Targets (reported, never asserted" in out
+    assert "msgs/s" in out and "sent/s" in out and "paced p50" in out and "Targets (reported, never asserted" in out
     for case in ran:
         assert case in out
     assert "[  1/" in err  # progress went to stderr

@@ -410,8 +410,12 @@ def _phase(child: _Child, arrivals: _Arrivals, phase: int, count: int, rate: flo
     got = len(latencies)
     end = arrivals.last_ns if arrived else time.monotonic_ns()
     seconds = (end - sent["first_ns"]) / 1e9
+    sending = (sent["sent_ns"] - sent["first_ns"]) / 1e9
     return {
         "rate": got / seconds if arrived and seconds > 0 else None,
+        # How fast the sender handed the messages over (for the bridge: until Redis had them
+        # all); beside the rate, it tells which end held the run back.
+        "send_rate": count / sending if sending > 0 else None,
         "latencies": latencies,
         "lost": max(0, count - got),
     }
@@ -470,6 +474,7 @@ def run(
     for case in cases:
         done = rounds[case.name]
         rates = [r["burst"]["rate"] for r in done if r["burst"]["rate"] is not None]
+        send_rates = [r["burst"]["send_rate"] for r in done if r["burst"]["send_rate"] is not None]
         paced = [r["paced"] for r in done if r["paced"] is not None]
         results.append({
             "case": case.name,
@@ -479,6 +484,7 @@ def run(
             "rate": max(rates) if rates else None,
             "rate_median": statistics.median(rates) if rates else None,
             "rates": rates,
+            "send_rate": max(send_rates) if send_rates else None,
             "burst_latency": latency_summary([ns for r in done for ns in r["burst"]["latencies"]]),
             "paced_latency": latency_summary([ns for p in paced for ns in p["latencies"]]) if paced else None,
             "lost": sum(r["burst"]["lost"] + (r["paced"]["lost"] if r["paced"] else 0) for r in done),

@@ -234,9 +234,9 @@ def render_bridge(result: dict[str, Any]) -> str:
         f"loopback;\n{rounds} round{'s' if rounds != 1 else ''}, each a burst of "
         f"{settings['messages']:,} messages as fast as the sender goes, then {settings['paced']:,} "
         f"paced at {settings['rate']:,}/s.\nmsgs/s: first send to last arrival in the burst "
-        "(best, and median over rounds); latency: one way, µs, p50/p99"
+        "(best, and median over rounds); sent/s: the sender's own pace (best);\nlatency: one way, µs, p50/p99"
     )
-    columns = ["case", "per trip", "msgs/s", "median", "burst p50", "p99", "paced p50", "p99", "lost"]
+    columns = ["case", "per trip", "msgs/s", "median", "sent/s", "burst p50", "p99", "paced p50", "p99", "lost"]
     rows = []
     for r in result["results"]:
         burst, paced = r["burst_latency"], r["paced_latency"] or {}
@@ -244,6 +244,7 @@ def render_bridge(result: dict[str, Any]) -> str:
             "coalesced" if r["batch"] is None else str(r["batch"]),
             "n/a" if r["rate"] is None else f"{r['rate']:,.0f}",
             "n/a" if r["rate_median"] is None else f"{r['rate_median']:,.0f}",
+            "n/a" if r["send_rate"] is None else f"{r['send_rate']:,.0f}",
             _us(burst["p50_ns"]), _us(burst["p99_ns"]),
             _us(paced.get("p50_ns")), _us(paced.get("p99_ns")),
             f"{r['lost']:,}",
@@ -311,7 +312,7 @@ def plot_bridge(result: dict[str, Any], path: str) -> None:
     latency_ax.set_xlabel("one-way latency, µs (log scale; no bar: not measured)")
     latency_ax.set_title("latency")
     latency_ax.grid(True, axis="x", which="major", alpha=0.4)
-    latency_ax.legend(fontsize="small")
+    latency_ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     info = result["machine"]
     figure.suptitle(
         f"fastbus {result['fastbus']} bridge · redis-server {result['redis']['server']} · Python "
