@@ -229,6 +229,7 @@ class Worker:
 
     @cherrypy.expose
     @cherrypy.tools.json_out()
+    @cherrypy.config(**{"request.process_request_body": False})  # a bare POST, no body to read
     def graceful(self) -> Any:
         """``POST /graceful``: graceful here, and through the bridge on every other worker."""
         allow("POST")
