@@ -91,6 +91,35 @@ def test_tls_comes_through_the_url_and_a_refused_certificate_fails_start(buses: 
     assert "certificate" in untrusted.stats()["last_error"]
 
 
+BRIDGE_ACL = "resetchannels &fastbus:* ~fastbus:* +ping +publish +subscribe +xadd +xread +xrevrange +xinfo +hset +hmget"
+SENDER_ACL = "resetchannels &fastbus:* ~fastbus:* +ping +publish +xadd"
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["pubsub", "durable"])
+def test_the_acl_of_the_docs_is_enough(buses: Any, redis_server: Any, durable: bool) -> None:
+    from fastbus.bridge import RedisBridge, Sender
+
+    raw = redis_server.client()
+    for user, rules in (("bridge", BRIDGE_ACL), ("sender", SENDER_ACL)):
+        raw.execute_command("ACL", "SETUSER", user, "on", ">pw", *rules.split())
+    url = f"redis://bridge:pw@127.0.0.1:{redis_server.port}/0"
+    a, b = buses(), buses()
+    got: list[Any] = []
+    b.subscribe("ch", got.append)
+    for bus, name in ((a, "a"), (b, "b")):
+        RedisBridge(bus, url, ["ch"], durable=durable, name=name, **FAST).subscribe()
+        bus.start()
+    a.publish("ch", "from a bridge")
+    with Sender(f"redis://sender:pw@127.0.0.1:{redis_server.port}/0", durable=durable) as sender:
+        sender.send("ch", "from a sender")
+    wait_until(lambda: len(got) == 2, what="both messages")
+    a.exit()
+    b.exit()
+    assert got == ["from a bridge", "from a sender"]
+    if durable:
+        assert raw.hgetall("fastbus:cursor:b") != {}
+
+
 def test_stop_keeps_what_it_could_not_send_and_the_next_start_sends_it(buses: Any, redis_server: Any) -> None:
     from fastbus.bridge import RedisBridge
 

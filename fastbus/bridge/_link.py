@@ -36,6 +36,7 @@ class Counters:
         self.reconnects = 0
         self.last_error: str | None = None
         self.connected = {"sending": False, "receiving": False}
+        self.errors: dict[str, str | None] = {"sending": None, "receiving": None}  # the last of each
 
 
 class Context:
@@ -105,7 +106,7 @@ class Link:
             self.connection = self.open()
         except ERRORS as exc:
             if is_fatal(exc):
-                self.context.counters.last_error = f"{self.role}: {describe(exc)}"
+                self._record(exc)
                 raise BridgeError(f"{self.context.label}: {self.context.endpoint.safe_url}: {describe(exc)}") from exc
             self._failed(exc, first=True)
         else:
@@ -118,9 +119,14 @@ class Link:
         self._set_connected(False)
         self._failed(error)
 
-    def _failed(self, error: BaseException, first: bool = False) -> None:
-        counters, context = self.context.counters, self.context
+    def _record(self, error: BaseException) -> None:
+        counters = self.context.counters
         counters.last_error = f"{self.role}: {describe(error)}"
+        counters.errors[self.role] = describe(error)
+
+    def _failed(self, error: BaseException, first: bool = False) -> None:
+        context = self.context
+        self._record(error)
         if is_fatal(error):
             level, tail = 40, "; retrying, but only a change on the server's side can help"
         else:

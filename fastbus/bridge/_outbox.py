@@ -19,7 +19,7 @@ from typing import Any
 from redis import exceptions as redis_errors
 
 from ._codec import join
-from ._connection import TRANSIENT, describe
+from ._connection import TRANSIENT
 from ._link import Context, Link
 from ._wire import DATA_FIELD, head, pubsub_channel, stream_key
 
@@ -161,13 +161,14 @@ class SendLink(Link):
                     self.outbox.confirm(done)
                     batch = batch[done:]
                 if failure is None:
+                    self.backoff.reset()  # a refused command's waits start short again
                     continue
                 if isinstance(failure, TRANSIENT) or not isinstance(failure, redis_errors.ResponseError):
                     self.lost(failure)
                 else:
                     # The server refused a command (out of memory, a key of another type...): the
                     # connection is fine, but the message stays first in line until it is taken.
-                    self.context.counters.last_error = f"sending: {describe(failure)}"
+                    self._record(failure)
                     self.context.throttle(
                         "sending-refused",
                         f"sending: Redis refused a command ({type(failure).__name__}: {failure}); "

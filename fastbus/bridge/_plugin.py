@@ -315,7 +315,7 @@ class RedisBridge:
         if self._running is None:
             return "the bridge is not started"
         if not counters.connected["sending"]:
-            return f"not connected: {counters.last_error}"
+            return f"not connected: {counters.errors['sending'] or 'connecting'}"
         return "connected, but messages are published faster than Redis takes them"
 
     def _refuse_size(self, channel: str, args: tuple[Any, ...], kwargs: dict[str, Any], size: int) -> None:

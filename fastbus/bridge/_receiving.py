@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any, NamedTuple
 
-from ._connection import TRANSIENT, describe
+from ._connection import describe
 from ._link import Context, Link
 from ._wire import DATA_FIELD, Malformed, cursor_key, parse, pubsub_channel, stream_key
 
@@ -217,10 +217,7 @@ class PubSubLink(Link):
                     if self.stop_requested or not connection.can_read(0):
                         break
                 last_data, pinged = time.monotonic(), False
-            except TRANSIENT as exc:
-                self.lost(exc)
-            except Exception as exc:  # an unexpected reply: start afresh rather than die
-                self.context.counters.last_error = f"receiving: {describe(exc)}"
+            except Exception as exc:  # an unexpected reply too: start afresh rather than die
                 self.lost(exc)
         self.close()
 
@@ -339,9 +336,7 @@ class StreamLink(Link):
                 break
             try:
                 self._read_once()
-            except TRANSIENT as exc:
-                self.lost(exc)
-            except Exception as exc:  # an unexpected reply: start afresh rather than die
+            except Exception as exc:  # an unexpected reply too: start afresh rather than die
                 self.lost(exc)
         self.close()
         self.save_cursor()
