@@ -77,3 +77,46 @@ quietly() {
     fi
     return "$rc"
 }
+
+# require_redis_server: the bridge tests start their own redis-server on a free loopback port,
+# and FASTBUS_REQUIRE_REDIS=1 (exported here) turns their "no redis-server" skip into a failure,
+# so that CI cannot pass without running them. Installs Debian's redis-server when it is
+# missing (CI runs as root), without leaving its system service running: that server would
+# hold port 6379 and a process nobody stops, and the tests must never depend on it.
+require_redis_server() {
+    export FASTBUS_REQUIRE_REDIS=1
+    if command -v redis-server >/dev/null; then
+        return 0
+    fi
+    [ "$(id -u)" = 0 ] || die "redis-server is missing and only root can install it: apt-get install -y redis-server"
+    command -v apt-get >/dev/null || die "redis-server is missing and there is no apt-get to install it"
+    say "installing redis-server (apt-get), its service kept stopped"
+    # policy-rc.d answering 101 forbids the package's scripts to start the service (Docker's
+    # images ship one; elsewhere ours stands in for the install, then goes).
+    local policy=/usr/sbin/policy-rc.d ours="" rc=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && ours=1
+    fi
+    local log=$CI_WORK/apt-redis.log
+    {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server ||
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server; }
+    } >"$log" 2>&1 || rc=$?
+    [ -z "$ours" ] || rm -f "$policy"
+    if [ "$rc" -ne 0 ]; then
+        tail -n 40 "$log" >&2
+        die "apt-get install redis-server failed ($rc); the log is $log"
+    fi
+    # Should a service have started anyway (systemd ignores policy-rc.d), stop it and keep it
+    # from starting at boot.
+    if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+        systemctl stop redis-server || true
+        systemctl disable --quiet redis-server 2>/dev/null || true
+    fi
+    local pidfile=/run/redis/redis-server.pid pid
+    if [ -f "$pidfile" ] && pid=$(cat "$pidfile") && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = redis-server ]; then
+        service redis-server stop >/dev/null 2>&1 || kill "$pid" || true
+    fi
+    command -v redis-server >/dev/null || die "apt-get installed redis-server, yet it is not on PATH"
+    say "redis-server: $(redis-server --version)"
+}

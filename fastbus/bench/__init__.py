@@ -36,6 +36,33 @@ JSON schema (``--json FILE``), version 1; ``ns`` figures are nanoseconds per cal
                   "vs_floor": float | null,      # ns ÷ the floor's ns
                   "wspbus_over": float | null}]  # wspbus ns ÷ ns: times faster than wspbus
     }
+
+``--bridge`` measures something else: fastbus.bridge carrying messages from one process to
+another through a redis-server the bench starts itself, beside raw redis-py doing the same job
+(see :mod:`fastbus.bench._bridge` for the method). Its JSON, also schema version 1::
+
+    {
+      "schema": 1, "benchmark": "bridge",
+      "fastbus", "active_core", "machine", "started", "seconds": as above,
+      "sender_core": "compiled" | "pure",          # the sending child's
+      "redis": {"server": "7.0.15", "redis_py": "8.1.0", "hiredis": "3.5.0" | null},
+      "settings": {"mode": "quick" | "full", "rounds": int,
+                   "messages": int,                # per burst
+                   "paced": int, "rate": int,      # messages of the paced run, and per second
+                   "payload": {...}},              # the JSON object every message carries
+      "cases": [{"case", "summary", "status": "ran" | "skipped", "reason": str | null}],
+      "results": [{"case", "transport": "pub/sub" | "streams", "via": "redis-py" | "bridge",
+                   "batch": int | null,            # messages per round trip; null: coalesced
+                   "rate": float | null,           # messages/s, first send to last arrival, best round
+                   "rate_median": float | null, "rates": [float],
+                   "send_rate": float | null,      # messages/s the sender handed over, best round
+                   "burst_latency": {"p50_ns", "p99_ns", "max_ns", "count"},
+                   "paced_latency": {...} | null,  # null: no paced run (pipelined cases)
+                   "lost": int,                    # messages that never arrived
+                   "bridge_stats": [{...}] | null}],  # the receiving bridge's stats() per round
+      "targets": [{"target", "ratio": float | null, "bound", "sense": "at least" | "at most",
+                   "met": bool | null}]            # reported, never asserted
+    }
 """
 
 from ._cli import main

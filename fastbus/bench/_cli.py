@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     prog = "python -m fastbus.bench" if as_module else "fastbus-bench"
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Measure fastbus against wspbus, its peers and the floor, side by side.",
+        description="Measure fastbus against wspbus, its peers and the floor, side by side; "
+        "or, with --bridge, fastbus.bridge across two processes against raw redis-py.",
         epilog="Progress goes to stderr, the tables to stdout. See the fastbus.bench docstring "
         "for the JSON schema and docs/performance.md for the method.",
     )
@@ -65,24 +66,37 @@ def _parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="a run of a few seconds: fewer, shorter rounds"
     )
     parser.add_argument(
+        "--bridge",
+        action="store_true",
+        help="instead: fastbus.bridge end to end between two processes through a redis-server "
+        "that the bench starts on a free loopback port (messages/s and one-way latency p50/p99, "
+        "pub/sub and durable modes, beside raw redis-py publishing one message per PUBLISH "
+        "or XADD and in pipelines of 100); needs redis-py and redis-server",
+    )
+    parser.add_argument(
+        "--redis-server",
+        metavar="PATH",
+        help="with --bridge: the redis-server to start (default: redis-server on PATH)",
+    )
+    parser.add_argument(
         "--sizes",
         type=_sizes,
-        default=list(DEFAULT_SIZES),
+        default=None,
         metavar="N,...",
-        help="subscriber counts to measure, 0 to "
+        help="subscriber counts to measure (not with --bridge), 0 to "
         f"{MAX_SIZE:,} (0 is the fixed cost of a publish; --plot needs one above 0); "
         f"default {','.join(map(str, DEFAULT_SIZES))}",
     )
     parser.add_argument(
         "--contenders",
         type=_names,
-        default=list(CONTENDERS),
+        default=None,
         metavar="NAME,...",
-        help=f"which to run; default all: {','.join(CONTENDERS)}",
+        help=f"which to run (not with --bridge); default all: {','.join(CONTENDERS)}",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     parser.add_argument(
-        "--plot", metavar="FILE.png", help="also draw log-log charts to FILE (needs matplotlib)"
+        "--plot", metavar="FILE.png", help="also draw charts to FILE (needs matplotlib)"
     )
     parser.add_argument(
         "--async",
@@ -116,11 +130,22 @@ def _check_output(parser: argparse.ArgumentParser, option: str, path: str) -> No
 
 
 def _check_outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.bridge:
+        for option, value in (("--sizes", args.sizes), ("--contenders", args.contenders)):
+            if value is not None:
+                parser.error(f"{option} is for the in-process benchmark, not --bridge")
+    else:
+        if args.redis_server is not None:
+            parser.error("--redis-server goes with --bridge")
+        if args.sizes is None:
+            args.sizes = list(DEFAULT_SIZES)
+        if args.contenders is None:
+            args.contenders = list(CONTENDERS)
     if args.json:
         _check_output(parser, "--json", args.json)
     if args.plot:
         _check_output(parser, "--plot", args.plot)
-        if not any(args.sizes):
+        if not args.bridge and not any(args.sizes):
             # The charts' axes are logarithmic, where 0 has no place: there would be no points.
             parser.error(
                 f"--plot {args.plot}: the log-log charts need a subscriber count above 0 "
@@ -160,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         _check_outputs(parser, args)
+        if args.async_ and args.bridge:
+            parser.error("--async and --bridge are separate runs: choose one")
     except SystemExit as exc:  # argparse has printed the usage and the error
         return exc.code if isinstance(exc.code, int) else 2
 
@@ -167,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import _async
 
         return _async.main(parser, args)
+    if args.bridge:
+        return _bridge_main(parser, args)
 
     import fastbus
 
@@ -216,6 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(_report.render(result), end="")
     print(f"({result['seconds']:.1f} s; load average before and after: {result['machine']['loadavg']})")
 
+    return _save(parser, args, result, _report.plot)
+
+
+def _save(parser: argparse.ArgumentParser, args: argparse.Namespace, result: dict[str, Any], plot: Any) -> int:
+    """Write --json and --plot; the exit status (1 if either could not be written)."""
     status = 0
     if args.json:
         try:
@@ -227,8 +261,84 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = 1
     if args.plot:
         try:
-            _report.plot(result, args.plot)
+            plot(result, args.plot)
         except OSError as exc:
             print(f"{parser.prog}: error: cannot write --plot {args.plot}: {exc}", file=sys.stderr)
             status = 1
     return status
+
+
+def _bridge_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``--bridge``: start a private redis-server, run every case, report."""
+    import fastbus
+
+    from . import _bridge, _server
+
+    cases, described = [], []
+    for case in _bridge.CASES.values():
+        entry: dict[str, Any] = dict(case=case.name, summary=case.summary)
+        try:
+            case.load()
+        except Unavailable as exc:
+            entry.update(status="skipped", reason=str(exc))
+            print(f"{case.name}: skipped: {exc}", file=sys.stderr)
+        else:
+            entry.update(status="ran", reason=None)
+            cases.append(case)
+        described.append(entry)
+    if not cases:
+        print(f"{parser.prog}: error: none of the bridge cases can run here", file=sys.stderr)
+        return 1
+    try:
+        server = _server.RedisServer(args.redis_server)
+    except _server.ServerUnavailable as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+
+    settings = _bridge.QUICK if args.quick else _bridge.FULL
+    info = _report.machine()
+    active = "compiled" if fastbus.COMPILED else "pure"
+    load_before = _report.loadavg()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    clock = time.monotonic()
+    progress = _measure.Progress(1 + _bridge.steps(cases, settings), sys.stderr)
+    progress.step("starting redis-server")
+    try:
+        with server:
+            print(
+                f"fastbus {fastbus.__version__} (active core: {active}) on {info['implementation']} "
+                f"{info['python']}, {info['platform']}, {info['cpu']} × {info['cpu_count']}; "
+                f"redis-server {server.version} on 127.0.0.1"
+            )
+            measured = _bridge.run(cases, server.url, settings, progress)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    except (RuntimeError, _server.ServerUnavailable) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    result: dict[str, Any] = {
+        "schema": 1,
+        "benchmark": "bridge",
+        "fastbus": fastbus.__version__,
+        "active_core": active,
+        "sender_core": measured["sender"]["core"],
+        "machine": dict(info, loadavg=[load_before, _report.loadavg()]),
+        "redis": _bridge.versions(server.version),
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - clock, 2),
+        "settings": {
+            "mode": settings.name,
+            "rounds": settings.rounds,
+            "messages": settings.messages,
+            "paced": settings.paced,
+            "rate": settings.rate,
+            "payload": _bridge.PAYLOAD,
+        },
+        "cases": described,
+        "results": measured["results"],
+        "targets": _bridge.targets(measured["results"]),
+    }
+    print(_report.render_bridge(result), end="")
+    print(f"({result['seconds']:.1f} s; load average before and after: {result['machine']['loadavg']})")
+    return _save(parser, args, result, _report.plot_bridge)

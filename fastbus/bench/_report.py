@@ -10,7 +10,7 @@ from typing import Any
 
 from ._contenders import SHAPES
 
-__all__ = ("machine", "ratios", "render", "plot")
+__all__ = ("machine", "ratios", "render", "plot", "render_bridge", "plot_bridge")
 
 RATIO_SHAPE = "positional"  # the printed ratio tables use this shape; the JSON has all of them
 
@@ -216,3 +216,107 @@ def plot_formats() -> set[str]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     return set(FigureCanvasAgg.get_supported_filetypes())
+
+
+def _us(ns: float | None) -> str:
+    if ns is None:
+        return "n/a"
+    us = ns / 1000
+    return f"{us:,.1f}" if us < 100 else f"{us:,.0f}"
+
+
+def render_bridge(result: dict[str, Any]) -> str:
+    """The ``--bridge`` report: rates and latencies per case, the targets, what each case is."""
+    settings = result["settings"]
+    rounds = settings["rounds"]
+    title = (
+        f"One process sends, another receives, through redis-server {result['redis']['server']} on "
+        f"loopback;\n{rounds} round{'s' if rounds != 1 else ''}, each a burst of "
+        f"{settings['messages']:,} messages as fast as the sender goes, then {settings['paced']:,} "
+        f"paced at {settings['rate']:,}/s.\nmsgs/s: first send to last arrival in the burst "
+        "(best, and median over rounds); sent/s: the sender's own pace (best);\nlatency: one way, µs, p50/p99"
+    )
+    columns = ["case", "per trip", "msgs/s", "median", "sent/s", "burst p50", "p99", "paced p50", "p99", "lost"]
+    rows = []
+    for r in result["results"]:
+        burst, paced = r["burst_latency"], r["paced_latency"] or {}
+        rows.append((r["case"], [
+            "coalesced" if r["batch"] is None else str(r["batch"]),
+            "n/a" if r["rate"] is None else f"{r['rate']:,.0f}",
+            "n/a" if r["rate_median"] is None else f"{r['rate_median']:,.0f}",
+            "n/a" if r["send_rate"] is None else f"{r['send_rate']:,.0f}",
+            _us(burst["p50_ns"]), _us(burst["p99_ns"]),
+            _us(paced.get("p50_ns")), _us(paced.get("p99_ns")),
+            f"{r['lost']:,}",
+        ]))
+    out = [_table(title, columns, rows)]
+
+    lines = ["Targets (reported, never asserted: a shared machine's timings are evidence, not a test):"]
+    for t in result["targets"]:
+        if t["ratio"] is None:
+            lines.append(f"  {t['target']}: n/a (target {t['sense']} {t['bound']:g})")
+        else:
+            verdict = "met" if t["met"] else "NOT met"
+            lines.append(f"  {t['target']}: {t['ratio']:.2f} (target {t['sense']} {t['bound']:g}): {verdict}")
+    out.append("\n".join(lines))
+
+    redis = result["redis"]
+    notes = [
+        f"redis-py {redis['redis_py']}, hiredis {redis['hiredis'] or 'not installed'}; receiving core "
+        f"{result['active_core']}, sending core {result['sender_core']}. The cases:"
+    ]
+    for c in result["cases"]:
+        if c["status"] == "ran":
+            notes.append(f"  {c['case']}: {c['summary']}")
+        else:
+            notes.append(f"  {c['case']}: skipped: {c['reason']}")
+    for r in result["results"]:
+        if r["bridge_stats"]:
+            stats = r["bridge_stats"][-1]
+            shown = ", ".join(f"{k} {v}" for k, v in stats.items() if k != "last_error" or v)
+            notes.append(f"  {r['case']}: receiving bridge's stats() after its last round: {shown}")
+    out.append("\n".join(notes))
+    return "\n\n".join(out) + "\n"
+
+
+def plot_bridge(result: dict[str, Any], path: str) -> None:
+    """Save two bar charts: messages per second in the burst, and one-way latency p50/p99."""
+    from matplotlib.figure import Figure
+
+    results = result["results"]
+    names = [r["case"] for r in results]
+    figure = Figure(figsize=(13, 4.8), layout="constrained")
+    rate_ax, latency_ax = figure.subplots(1, 2)
+    ys = list(range(len(names)))
+    colours = ["C0" if r["via"] == "redis-py" else "C1" for r in results]
+    rate_ax.barh(ys, [r["rate"] or 0 for r in results], color=colours)
+    rate_ax.set_yticks(ys, names)
+    rate_ax.invert_yaxis()
+    rate_ax.set_xlabel("messages per second, end to end (best round)")
+    rate_ax.set_title("burst throughput")
+    rate_ax.grid(True, axis="x", alpha=0.4)
+
+    height = 0.2
+    series = [
+        ("burst_latency", "p50_ns", "burst p50", -1.5, "C2"),
+        ("burst_latency", "p99_ns", "burst p99", -0.5, "C3"),
+        ("paced_latency", "p50_ns", f"paced p50 ({result['settings']['rate']:,}/s)", 0.5, "C0"),
+        ("paced_latency", "p99_ns", "paced p99", 1.5, "C1"),
+    ]
+    for group, field, label, offset, colour in series:
+        values = [((r[group] or {}).get(field) or 0) / 1000 for r in results]
+        latency_ax.barh([y + offset * height for y in ys], values, height=height, label=label, color=colour)
+    latency_ax.set_yticks(ys, names)
+    latency_ax.invert_yaxis()
+    latency_ax.set_xscale("log")
+    latency_ax.set_xlabel("one-way latency, µs (log scale; no bar: not measured)")
+    latency_ax.set_title("latency")
+    latency_ax.grid(True, axis="x", which="major", alpha=0.4)
+    latency_ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    info = result["machine"]
+    figure.suptitle(
+        f"fastbus {result['fastbus']} bridge · redis-server {result['redis']['server']} · Python "
+        f"{info['python']} · {info['cpu']} × {info['cpu_count']}",
+        fontsize="medium",
+    )
+    figure.savefig(path, dpi=100)
