@@ -261,8 +261,12 @@ def test_rendered_api_page_text_names_no_private_core(page_text: str) -> None:
 
 @pytest.mark.parametrize("name", ["README.md", "docs/idioms.md"])
 def test_python_examples_run(core_env: dict[str, str], name: str) -> None:
-    """A page's Python blocks, run in order as one program, on the core under test."""
+    """A page's Python blocks, run in order as one program, on the core under test.
+
+    Blocks that talk to a Redis server (``redis://``) are left to the bridge's own tests.
+    """
     blocks = re.findall(r"```python\n(.*?)```", _text(ROOT / name), re.S)
+    blocks = [block for block in blocks if "redis://" not in block]
     assert len(blocks) >= 2
     done = subprocess.run(
         [sys.executable, "-c", "\n".join(blocks)], env=core_env, capture_output=True, text=True, timeout=60, check=False
