@@ -296,9 +296,11 @@ def test_a_full_outbox_refuses_the_publish_and_the_rest_is_sent_in_order(redis_s
         assert answer["published"] == 0
         [(kind, text)] = answer["errors"]
         assert kind == "OutboxFull" and "'ch'" in text and "max_pending=100" in text and "not sent" in text
-        return "not connected: the server is unreachable" in text  # once the sender has tried
+        # The reason says why the messages wait: until the sender has tried the dead server,
+        # it may still believe itself connected (which a loaded machine can make last).
+        return "not connected" in text or "connected, but messages are published faster" in text
 
-    wait_until(refused, what="the outbox full, because the server is unreachable")
+    wait_until(refused, what="the outbox full while the server is down")
     assert sender.stats()["pending"] == 100 and sender.stats()["sent"] == 0
     assert sender.ask("flush", timeout=0.05) == [False]
 
@@ -317,8 +319,9 @@ def saved_cursor(server: Any, name: str, channel: str = "ch") -> Any:
 
 
 def last_entry(server: Any, channel: str = "ch") -> Any:
-    [(entry_id, _)] = server.client().xrevrange(f"fastbus:stream:{channel}", count=1)
-    return entry_id
+    """The id of the stream's last entry; None while it has none."""
+    entries = server.client().xrevrange(f"fastbus:stream:{channel}", count=1)
+    return entries[0][0] if entries else None
 
 
 def test_a_receiver_restarted_with_its_name_gets_what_was_published_while_it_was_down(
@@ -330,7 +333,10 @@ def test_a_receiver_restarted_with_its_name_gets_what_was_published_while_it_was
     assert sender.ask("publish_range", channel="ch", start=0, stop=50) == {"published": 50}
     wait_until(lambda: first.ask("count", channel="ch") >= 50, what="the first fifty")
     # Its cursor is saved ahead of its next read: then the crash loses nothing it delivered.
-    wait_until(lambda: saved_cursor(redis_server, "worker") == last_entry(redis_server), what="the cursor saved")
+    wait_until(
+        lambda: last_entry(redis_server) is not None and saved_cursor(redis_server, "worker") == last_entry(redis_server),
+        what="the cursor saved",
+    )
     first.kill()
     assert sender.ask("publish_range", channel="ch", start=50, stop=100) == {"published": 50}
     assert sender.ask("flush", timeout=DEADLINE) == [True]
@@ -352,7 +358,10 @@ def test_a_crash_before_the_cursor_is_saved_delivers_that_message_again(redis_se
     sender = peers([bridge(url, durable=True)], name="sender")
     first = peers([bridge(url, durable=True, name="worker")], record=["ch"], name="first", hang_on=["stuck"])
     sender.ask("publish", channel="ch", args=["before"])
-    wait_until(lambda: saved_cursor(redis_server, "worker") == last_entry(redis_server), what="the cursor saved")
+    wait_until(
+        lambda: last_entry(redis_server) is not None and saved_cursor(redis_server, "worker") == last_entry(redis_server),
+        what="the cursor saved",
+    )
     sender.ask("publish", channel="ch", args=["stuck"])
     wait_until(lambda: first.ask("count", channel="ch") >= 2, what="the listener entered")
     first.kill()
