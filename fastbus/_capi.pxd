@@ -86,9 +86,7 @@ cdef extern from *:
     }
     """
     object pending_error "fastbus_pending_error" ()
-    bint has_await "fastbus_has_await" (object value)
     int async_function "fastbus_async_function" (object callback)
-    PyObject *call_tuple "fastbus_call_tuple" (object callable, object args)
     PyObject *call_with "PyObject_Call" (PyObject *callable, object args, object kwargs)
     bint has_await_ptr "fastbus_has_await" (PyObject *value)
     PyObject *call_tuple_ptr "fastbus_call_tuple" (PyObject *callable, object args)

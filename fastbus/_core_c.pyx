@@ -18,7 +18,6 @@ signatures and behaviour. What differs is how:
 
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject, PyCallable_Check
-from cpython.genobject cimport PyGen_CheckExact
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.pythread cimport (
@@ -34,8 +33,8 @@ from fastbus._capi cimport (
     METH_FASTCALL, METH_KEYWORDS, PyMethodDef, PyObject_Vectorcall, PyDict_GetItemWithError,
     PyErr_Occurred, PyErr_Clear, PyObject_Hash_unchecked, PyObject_GC_Track, PyObject_GC_UnTrack,
     PyList_SET_ITEM_STEAL, PyList_GET_ITEM_BORROWED, PyList_GET_SIZE, PyList_New, PyList_Insert,
-    add_method, async_function, call_tuple, call_tuple_ptr, call_with, decref_ptr, gen_check_exact_ptr,
-    has_await, has_await_ptr, list_append_ptr, list_delete, pending_error, type_of,
+    add_method, async_function, call_tuple_ptr, call_with, decref_ptr, gen_check_exact_ptr,
+    has_await_ptr, list_append_ptr, list_delete, pending_error, type_of,
 )
 
 from fastbus._arguments import (
@@ -199,12 +198,6 @@ cdef inline bint _is_async(object callback) except -1:
     if known >= 0:
         return known
     return is_async(callback)
-
-
-cdef inline bint _awaitable(object value) except -1:
-    if has_await(value):
-        return True
-    return PyGen_CheckExact(value) and awaitable(value)
 
 
 @cython.final
